@@ -1,0 +1,3 @@
+"""Project-level pytest configuration: the project's own tests drive real pytest runs via pytester."""
+
+pytest_plugins = ["pytester"]

@@ -1,0 +1,12 @@
+"""Engines share one interface (transformers in-process now; SGLang and OpenAI-compatible servers next)."""
+
+from pytest_ascend_llm.engines.base import (
+    DecodeState,
+    Engine,
+    EngineCapabilityError,
+    GenerationResult,
+    Prompt,
+    SamplingParams,
+)
+
+__all__ = ["DecodeState", "Engine", "EngineCapabilityError", "GenerationResult", "Prompt", "SamplingParams"]

@@ -1,0 +1,111 @@
+"""The engine interface: generate with per-token timestamps, plus separate prefill and decode steps.
+
+An in-process engine implements everything; a server engine (SGLang, OpenAI-compatible HTTP) implements
+``generate`` from its stream and reports the split steps as unsupported, so the suite skips those cases.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from pytest_ascend_llm.metrics import timing
+from pytest_ascend_llm.metrics.timing import TokenChunk
+
+Prompt = str | Sequence[int]
+
+
+class EngineCapabilityError(NotImplementedError):
+    """The engine cannot do this (e.g. a server exposes no separate decode step)."""
+
+
+@dataclass(frozen=True)
+class SamplingParams:
+    """Decoding settings; temperature 0 means greedy. ignore_eos makes every run do the same work."""
+
+    max_new_tokens: int = 32
+    temperature: float = 0.0
+    top_p: float = 1.0
+    top_k: int = 0
+    seed: int | None = None
+    ignore_eos: bool = False
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass
+class GenerationResult:
+    """One sequence's output, counted by the engine, with token arrival times relative to its start."""
+
+    prompt_tokens: int
+    output_ids: list[int]
+    text: str
+    chunks: list[TokenChunk] = field(default_factory=list)
+    finish_reason: str = "length"
+
+    @property
+    def output_tokens(self) -> int:
+        return len(self.output_ids)
+
+    @property
+    def ttft(self) -> float | None:
+        return timing.ttft(self.chunks)
+
+    @property
+    def e2e(self) -> float | None:
+        return timing.e2e(self.chunks)
+
+    @property
+    def tpot(self) -> float | None:
+        return timing.tpot(self.chunks)
+
+    @property
+    def itl(self) -> list[float]:
+        return timing.itl(self.chunks)
+
+
+class DecodeState(ABC):
+    """A prepared batch with its KV cache, advanced one token per sequence by ``Engine.decode_step``."""
+
+    batch_size: int
+    context_length: int
+
+    @abstractmethod
+    def truncate(self, context_length: int) -> None:
+        """Drop cached tokens past ``context_length`` so repeated steps do not grow the cache."""
+
+
+class Engine(ABC):
+    """Loads a model on a device and generates; the context manager always frees the device."""
+
+    name: ClassVar[str]
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    @abstractmethod
+    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[GenerationResult]:
+        """Generate for a batch of prompts (text or token ids); one result per prompt, in order."""
+
+    @abstractmethod
+    def encode(self, text: str) -> list[int]:
+        """Token ids of a text, with the engine's own tokenizer."""
+
+    def prefill(self, batch: Sequence[Sequence[int]]) -> DecodeState:
+        """One synchronized forward pass over the batch, returning a state ready to decode."""
+        raise EngineCapabilityError(f"the {self.name} engine has no separate prefill step")
+
+    def decode_step(self, state: DecodeState) -> DecodeState:
+        """One forward pass producing one token per sequence, using and extending the KV cache."""
+        raise EngineCapabilityError(f"the {self.name} engine has no separate decode step")
+
+    def close(self) -> None:
+        """Release the model and device memory."""
+
+    def __enter__(self) -> Engine:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,1 @@
+"""Metric definitions (TTFT/TPOT/ITL, percentiles) kept in one place, following vLLM/SGLang."""

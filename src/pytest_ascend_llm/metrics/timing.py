@@ -1,0 +1,47 @@
+"""Per-request latency metrics from streamed token timestamps (see shared METRICS.md).
+
+TTFT = first token time − t0; E2E = last token time − t0; TPOT = (E2E − TTFT) / (tokens − 1);
+ITL = gaps between token-bearing chunks, a chunk of k tokens counting as k gaps of gap / k.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class TokenChunk:
+    """``count`` tokens that became available ``time`` seconds after the request started."""
+
+    time: float
+    count: int = 1
+
+
+def output_tokens(chunks: Sequence[TokenChunk]) -> int:
+    return sum(chunk.count for chunk in chunks)
+
+
+def ttft(chunks: Sequence[TokenChunk]) -> float | None:
+    return chunks[0].time if chunks else None
+
+
+def e2e(chunks: Sequence[TokenChunk]) -> float | None:
+    return chunks[-1].time if chunks else None
+
+
+def tpot(chunks: Sequence[TokenChunk]) -> float | None:
+    """Mean time per output token after the first; None for a single-token output."""
+    tokens = output_tokens(chunks)
+    if tokens < 2:
+        return None
+    return (chunks[-1].time - chunks[0].time) / (tokens - 1)
+
+
+def itl(chunks: Sequence[TokenChunk]) -> list[float]:
+    """Inter-token latencies; multi-token chunks (speculative decoding) are split evenly."""
+    gaps: list[float] = []
+    for previous, current in zip(chunks, chunks[1:]):
+        share = (current.time - previous.time) / current.count
+        gaps.extend([share] * current.count)
+    return gaps

@@ -1,0 +1,143 @@
+"""The one loading path for every model, built-in or the user's: tokenizer, weights, dtype, device."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import psutil
+import torch
+
+from pytest_ascend_llm.devices.base import Device
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.models.source import ModelSource
+
+DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
+DTYPE_CHOICES = ("auto", *DTYPES)
+
+
+def parse_dtype(name: str) -> str:
+    """Validate a dtype name early; raises LLMSetupError naming the accepted values."""
+    cleaned = name.strip().lower()
+    if cleaned not in DTYPE_CHOICES:
+        raise LLMSetupError(f"unknown dtype {name!r}: use one of {', '.join(DTYPE_CHOICES)} (--llm-dtype)")
+    return cleaned
+
+
+def resolve_dtype(name: str, device: Device, config: dict) -> torch.dtype:
+    """auto: the model's own dtype on an accelerator, float32 on CPU (half precision is slow there)."""
+    name = parse_dtype(name)
+    if name != "auto":
+        return DTYPES[name]
+    if not device.is_accelerator:
+        return torch.float32
+    declared = str(config.get("torch_dtype") or config.get("dtype") or "bfloat16").replace("torch.", "")
+    return DTYPES.get(declared, torch.bfloat16)
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
+
+
+@dataclass
+class LoadedModel:
+    """A model and tokenizer on a device, with what loading them cost."""
+
+    source: ModelSource
+    model: Any
+    tokenizer: Any
+    device: Device
+    dtype: torch.dtype
+    load_seconds: float
+    device_bytes_loaded: int
+    host_rss_growth: int
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def expected_weight_bytes(self) -> int:
+        """parameters × bytes per element of the requested dtype."""
+        return self.parameter_count * torch.empty((), dtype=self.dtype).element_size()
+
+    def held_weight_bytes(self) -> int:
+        """Bytes of the storages actually behind the parameters (shared storages counted once)."""
+        seen: dict[int, int] = {}
+        for parameter in self.model.parameters():
+            storage = parameter.untyped_storage()
+            seen[storage.data_ptr()] = storage.nbytes()
+        return sum(seen.values())
+
+
+def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
+    """AutoTokenizer with left padding (batched generation) and a pad token."""
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
+    tokenizer.padding_side = "left"
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def _oom_message(source: ModelSource, device: Device, dtype: torch.dtype, error: BaseException) -> str:
+    need = sum(f.stat().st_size for f in source.weight_files)
+    return (
+        f"out of memory loading {source.model_id} in {dtype_name(dtype)} on {device} "
+        f"(weights on disk {need / 2**30:.1f} GiB, device free {device.free_memory() / 2**30:.1f} GiB): "
+        "use a smaller dtype, a larger device or tensor parallelism"
+    )
+
+
+def load_causal_lm(source: ModelSource, device: Device, dtype: torch.dtype, trust_remote_code: bool = False):
+    """AutoModelForCausalLM placed directly on the device, in eval mode."""
+    from transformers import AutoModelForCausalLM
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()
+    try:
+        model = AutoModelForCausalLM.from_pretrained(
+            source.path,
+            dtype=dtype,
+            device_map=str(device.torch_device) if device.is_accelerator else None,
+            trust_remote_code=trust_remote_code,
+        )
+    except torch.OutOfMemoryError as error:
+        raise LLMSetupError(_oom_message(source, device, dtype, error)) from None
+    except (OSError, ValueError, RuntimeError) as error:
+        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+        hint = " (pass --llm-trust-remote-code if you trust its code)" if "trust_remote_code" in detail else ""
+        raise LLMSetupError(f"cannot load model {source.path}: {detail}{hint}") from None
+    return model.eval()
+
+
+def load_model(
+    source: ModelSource, device: Device, dtype_option: str = "auto", trust_remote_code: bool = False
+) -> LoadedModel:
+    """Load tokenizer and weights once; record load time, device bytes and host RSS growth."""
+    dtype = resolve_dtype(dtype_option, device, source.config)
+    process = psutil.Process()
+    rss_before = process.memory_info().rss
+    device_before = device.memory_allocated() if device.is_accelerator else 0
+    start = time.perf_counter()
+    tokenizer = load_tokenizer(source, trust_remote_code)
+    model = load_causal_lm(source, device, dtype, trust_remote_code)
+    device.synchronize()
+    load_seconds = time.perf_counter() - start
+    loaded = LoadedModel(
+        source=source,
+        model=model,
+        tokenizer=tokenizer,
+        device=device,
+        dtype=dtype,
+        load_seconds=load_seconds,
+        device_bytes_loaded=0,
+        host_rss_growth=process.memory_info().rss - rss_before,
+    )
+    # On an accelerator the allocator tells what the weights really hold; on CPU the storages do.
+    loaded.device_bytes_loaded = (
+        device.memory_allocated() - device_before if device.is_accelerator else loaded.held_weight_bytes()
+    )
+    return loaded

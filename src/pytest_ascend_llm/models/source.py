@@ -1,0 +1,90 @@
+"""Validate a model directory before anything is loaded, so a bad path fails in one line at start."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.models.builtin import ensure_builtin_model, is_builtin_model
+
+WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """A model directory that has a config and readable weight files."""
+
+    path: Path
+    config: dict = field(repr=False)
+    weight_files: tuple[Path, ...]
+    builtin: bool
+    draft_path: Path | None = None
+
+    @property
+    def model_id(self) -> str:
+        return "builtin:tiny-qwen2" if self.builtin else self.path.name
+
+    @property
+    def max_positions(self) -> int:
+        return int(self.config.get("max_position_embeddings") or 2048)
+
+
+def _check_safetensors(path: Path) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            handle.keys()
+    except Exception as error:  # safetensors raises its own SafetensorError and OSError
+        detail = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise LLMSetupError(
+            f"model weights {path} are unreadable or corrupt ({detail}): re-download or re-save the model"
+        ) from None
+
+
+def _weight_files(path: Path) -> tuple[Path, ...]:
+    for pattern in WEIGHT_PATTERNS:
+        files = tuple(sorted(path.glob(pattern)))
+        if files:
+            return files
+    return ()
+
+
+def inspect_model_dir(path: str | Path | None) -> ModelSource:
+    """Check a model directory (None means the built-in model); raises LLMSetupError naming the fix."""
+    if path is None or str(path) in ("", "builtin"):
+        builtin = ensure_builtin_model()
+        source = inspect_model_dir(builtin.target)
+        return ModelSource(source.path, source.config, source.weight_files, True, builtin.draft)
+    path = Path(path).expanduser()
+    if not path.exists():
+        raise LLMSetupError(f"model path {path} does not exist: pass a local model directory to --llm-model")
+    if not path.is_dir():
+        raise LLMSetupError(f"model path {path} is not a directory: pass the folder holding config.json")
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise LLMSetupError(
+            f"{path} holds no model (config.json missing): pass the folder that save_pretrained wrote"
+        )
+    try:
+        config = json.loads(config_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LLMSetupError(f"{config_file} is not valid JSON ({error}): re-download the model") from None
+    weights = _weight_files(path)
+    if not weights:
+        raise LLMSetupError(f"{path} has config.json but no weights (*.safetensors or pytorch_model*.bin)")
+    index_file = path / "model.safetensors.index.json"
+    if index_file.is_file():
+        try:
+            shards = set(json.loads(index_file.read_text())["weight_map"].values())
+        except (OSError, ValueError, KeyError) as error:
+            raise LLMSetupError(f"{index_file} is unreadable ({error}): re-download the model") from None
+        missing = sorted(name for name in shards if not (path / name).is_file())
+        if missing:
+            raise LLMSetupError(f"{path} is missing weight shards {', '.join(missing)}: re-download the model")
+    for weight_file in weights:
+        if weight_file.suffix == ".safetensors":
+            _check_safetensors(weight_file)
+    return ModelSource(path=path, config=config, weight_files=weights, builtin=is_builtin_model(path))

@@ -1,0 +1,84 @@
+"""Import torch safely where torch_npu is installed but CANN is not.
+
+torch_npu registers a ``torch.backends`` entry point, so on a half-installed Ascend box a plain
+``import torch`` raises. We import torch with autoloading off, then import torch_npu ourselves so
+its failure becomes a one-line reason instead of a crash.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+import importlib.util
+import os
+import sys
+from dataclasses import dataclass
+
+AUTOLOAD_VARIABLE = "TORCH_DEVICE_BACKEND_AUTOLOAD"
+CANN_ENV_HINT = "source /usr/local/Ascend/ascend-toolkit/set_env.sh (the CANN toolkit)"
+
+
+@dataclass(frozen=True)
+class NpuBackendStatus:
+    """Whether torch_npu is installed and loaded, and if not, why (one line with the fix)."""
+
+    installed: bool
+    loaded: bool
+    version: str | None
+    problem: str | None
+
+
+_status: NpuBackendStatus | None = None
+
+
+def _torch_npu_version() -> str | None:
+    try:
+        return importlib.metadata.version("torch-npu")
+    except importlib.metadata.PackageNotFoundError:
+        return None if importlib.util.find_spec("torch_npu") is None else "unknown"
+
+
+def _load_failure(version: str, error: BaseException, autoload_was_off: bool) -> str:
+    first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    reason = f"torch_npu {version} is installed but cannot load ({first_line}): {CANN_ENV_HINT} to use the NPU"
+    if autoload_was_off:
+        return reason
+    return (
+        f"{reason}, or export {AUTOLOAD_VARIABLE}=0 to use this environment without an NPU "
+        "(until then a plain `import torch` fails here)"
+    )
+
+
+def prepare_torch() -> NpuBackendStatus:
+    """Import torch (and torch_npu when installed) without crashing; idempotent."""
+    global _status
+    if _status is not None:
+        return _status
+    version = _torch_npu_version()
+    if version is None:
+        importlib.import_module("torch")
+        _status = NpuBackendStatus(
+            installed=False,
+            loaded=False,
+            version=None,
+            problem="torch_npu is not installed (pip install 'pytest-ascend-llm[npu]' on an Ascend host)",
+        )
+        return _status
+    autoload_was_off = os.environ.get(AUTOLOAD_VARIABLE, "1").strip().lower() in ("0", "false", "off")
+    if "torch" not in sys.modules:
+        previous = os.environ.get(AUTOLOAD_VARIABLE)
+        os.environ[AUTOLOAD_VARIABLE] = "0"
+        try:
+            importlib.import_module("torch")
+        finally:
+            if previous is None:
+                del os.environ[AUTOLOAD_VARIABLE]
+            else:
+                os.environ[AUTOLOAD_VARIABLE] = previous
+    try:
+        importlib.import_module("torch_npu")
+    except Exception as error:  # ImportError for missing CANN libraries, RuntimeError from ACL init
+        _status = NpuBackendStatus(True, False, version, _load_failure(version, error, autoload_was_off))
+        return _status
+    _status = NpuBackendStatus(installed=True, loaded=True, version=version, problem=None)
+    return _status

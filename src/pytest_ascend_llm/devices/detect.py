@@ -29,7 +29,7 @@ def parse_device(text: str) -> DeviceSpec:
     match = _SPEC.match(text.strip().lower())
     if match is None or (match.group(1) in ("auto", "cpu") and match.group(2) is not None):
         raise LLMSetupError(
-            f"unknown device {text!r}: use auto, npu, npu:N, cuda, cuda:N or cpu (--llm-device / LLM_DEVICE)"
+            f"unknown device {text!r}: use auto, npu, npu:N, cuda, cuda:N or cpu (--llm-device / ASCEND_LLM_DEVICE)"
         )
     index = int(match.group(2)) if match.group(2) is not None else None
     return DeviceSpec(kind=match.group(1), index=index)
@@ -58,12 +58,12 @@ def _cuda_count() -> int:
 
 def _check_index(kind: str, index: int, count: int, why_none: str | None) -> None:
     if count == 0:
-        raise LLMSetupError(f"--llm-device {kind}: no {kind.upper()} device is usable ({why_none}); "
-                            "use --llm-device auto or cpu")
+        raise LLMSetupError(
+            f"--llm-device {kind}: no {kind.upper()} device is usable ({why_none}); use --llm-device auto or cpu"
+        )
     if index >= count:
         raise LLMSetupError(
-            f"--llm-device {kind}:{index}: only {count} {kind.upper()} device(s) visible "
-            f"(indices 0..{count - 1})"
+            f"--llm-device {kind}:{index}: only {count} {kind.upper()} device(s) visible (indices 0..{count - 1})"
         )
 
 

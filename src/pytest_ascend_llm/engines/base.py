@@ -93,6 +93,10 @@ class Engine(ABC):
     def encode(self, text: str) -> list[int]:
         """Token ids of a text, with the engine's own tokenizer."""
 
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> Prompt:
+        """A chat turn rendered with the model's template, ready for ``generate``."""
+        raise EngineCapabilityError(f"the {self.name} engine cannot render chat messages")
+
     def prefill(self, batch: Sequence[Sequence[int]]) -> DecodeState:
         """One synchronized forward pass over the batch, returning a state ready to decode."""
         raise EngineCapabilityError(f"the {self.name} engine has no separate prefill step")

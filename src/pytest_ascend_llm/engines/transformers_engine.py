@@ -51,6 +51,9 @@ class TransformersEngine(Engine):
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
 
+    def format_chat(self, messages: Sequence[dict[str, str]]) -> str:
+        return self.tokenizer.apply_chat_template(list(messages), add_generation_prompt=True, tokenize=False)
+
     def _pad_left(self, batch: Sequence[Sequence[int]]) -> tuple[torch.Tensor, torch.Tensor]:
         width = max(len(ids) for ids in batch)
         pad = self.tokenizer.pad_token_id
@@ -134,7 +137,12 @@ class TransformersEngine(Engine):
         positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
         kwargs = {self._cache_argument: cache}
         output = self.model(
-            input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **kwargs
+            input_ids=ids,
+            attention_mask=mask,
+            position_ids=positions,
+            use_cache=True,
+            logits_to_keep=1,
+            **kwargs,
         )
         return output.logits[:, -1, :].argmax(-1, keepdim=True)
 
@@ -160,3 +168,8 @@ class TransformersEngine(Engine):
         self.model = None
         gc.collect()
         self.device.empty_cache()
+
+
+def from_session(session) -> TransformersEngine:
+    """Registry factory: the engine over the session's (once-loaded) model."""
+    return TransformersEngine(session.loaded)

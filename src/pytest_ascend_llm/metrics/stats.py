@@ -21,9 +21,11 @@ def summarize(samples: Iterable[float]) -> dict[str, float]:
     values = np.asarray(list(samples), dtype=float)
     summary: dict[str, float] = {"count": float(values.size)}
     if values.size == 0:
-        return summary | {key: float("nan") for key in ("mean", "min", "max")} | {
-            f"p{q}": float("nan") for q in PERCENTILES
-        }
+        return (
+            summary
+            | {key: float("nan") for key in ("mean", "min", "max")}
+            | {f"p{q}": float("nan") for q in PERCENTILES}
+        )
     summary |= {"mean": float(values.mean()), "min": float(values.min()), "max": float(values.max())}
     for q, value in zip(PERCENTILES, np.percentile(values, PERCENTILES, method="linear")):
         summary[f"p{q}"] = float(value)

@@ -65,9 +65,7 @@ def inspect_model_dir(path: str | Path | None) -> ModelSource:
         raise LLMSetupError(f"model path {path} is not a directory: pass the folder holding config.json")
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise LLMSetupError(
-            f"{path} holds no model (config.json missing): pass the folder that save_pretrained wrote"
-        )
+        raise LLMSetupError(f"{path} holds no model (config.json missing): pass the folder that save_pretrained wrote")
     try:
         config = json.loads(config_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:

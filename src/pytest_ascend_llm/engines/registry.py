@@ -1,0 +1,32 @@
+"""Engine names → factories. Third parties add engines through the ``pytest_ascend_llm.engines``
+entry-point group (a callable taking the LLMSession and returning an Engine)."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.metadata
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.engines.base import Engine
+    from pytest_ascend_llm.session import LLMSession
+
+ENTRY_POINT_GROUP = "pytest_ascend_llm.engines"
+BUILTIN_ENGINES = {"transformers": "pytest_ascend_llm.engines.transformers_engine:from_session"}
+
+
+def _targets() -> dict[str, str]:
+    targets = dict(BUILTIN_ENGINES)
+    for entry in importlib.metadata.entry_points(group=ENTRY_POINT_GROUP):
+        targets.setdefault(entry.name, entry.value)
+    return targets
+
+
+def engine_names() -> tuple[str, ...]:
+    return tuple(sorted(_targets()))
+
+
+def engine_factory(name: str) -> Callable[[LLMSession], Engine]:
+    module_name, _, attribute = _targets()[name].partition(":")
+    return getattr(importlib.import_module(module_name), attribute)

@@ -1,0 +1,111 @@
+"""An LLM test session without pytest: settings → device → model → engine, each made once, lazily.
+
+with LLMSession(Settings.from_values({"device": "cpu"})) as session:
+    print(session.engine.generate(["Hello"], SamplingParams(max_new_tokens=8))[0].text)
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from pytest_ascend_llm.devices.base import Device
+from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
+from pytest_ascend_llm.engines.base import Engine
+from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
+from pytest_ascend_llm.settings import Settings
+from pytest_ascend_llm.torch_backend import prepare_torch
+
+MARKER_KINDS = {"npu": ("npu",), "cuda": ("cuda",), "accelerator": ("npu", "cuda")}
+
+
+class LLMSession:
+    """Holds what a run shares; ``open()`` validates device and model (raises LLMSetupError)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.load_count = 0
+        self._loaded = None
+        self._engine: Engine | None = None
+
+    def open(self) -> LLMSession:
+        """Resolve the device and check the model directory now, so bad input fails before any test."""
+        _ = self.device, self.source
+        return self
+
+    @cached_property
+    def npu_problem(self) -> str | None:
+        return npu_unavailable_reason(prepare_torch())
+
+    @cached_property
+    def device(self) -> Device:
+        return open_device(self.settings.device)
+
+    @cached_property
+    def source(self) -> ModelSource:
+        return inspect_model_dir(self.settings.model)
+
+    @cached_property
+    def dtype_name(self) -> str:
+        from pytest_ascend_llm.models.loading import dtype_name, resolve_dtype
+
+        return dtype_name(resolve_dtype(self.settings.dtype, self.device, self.source.config))
+
+    @property
+    def loaded(self):
+        """The model and tokenizer, loaded on first use and then shared by every test."""
+        if self._loaded is None:
+            from pytest_ascend_llm.models.loading import load_model
+
+            self._loaded = load_model(self.source, self.device, self.settings.dtype, self.settings.trust_remote_code)
+            self.load_count += 1
+        return self._loaded
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            from pytest_ascend_llm.engines.registry import engine_factory
+
+            self._engine = engine_factory(self.settings.engine)(self)
+        return self._engine
+
+    @cached_property
+    def environment(self):
+        from pytest_ascend_llm.environment import capture_environment
+
+        return capture_environment(
+            device=self.device,
+            model_dir=self.source.path,
+            model_id=self.source.model_id,
+            dtype=self.dtype_name,
+            engine=self.settings.engine,
+        )
+
+    def runs_marker(self, marker: str) -> bool:
+        """Marked tests run on their device kind, or anywhere the user named a device explicitly."""
+        return self.settings.device.explicit or self.device.kind in MARKER_KINDS[marker]
+
+    def skip_reason(self, marker: str) -> str:
+        if marker == "npu":
+            why = self.npu_problem or "auto chose another device"
+            return f"no usable Ascend NPU: {why}; to run this suite elsewhere pass --llm-device cpu or cuda"
+        return f"no {marker} device (running on {self.device}); pass --llm-device to run it here anyway"
+
+    def describe_device(self) -> str:
+        """'cpu (Intel Xeon; not an NPU: …)' — says plainly when the run is not on an NPU."""
+        text = f"{self.device} ({self.device.name()}"
+        if self.device.kind != "npu":
+            how = "--llm-device given" if self.settings.device.explicit else "auto"
+            text += f"; not an NPU, {how}"
+        return text + ")"
+
+    def close(self) -> None:
+        if self._engine is not None:
+            self._engine.close()
+        self._engine = None
+        self._loaded = None
+
+    def __enter__(self) -> LLMSession:
+        return self.open()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

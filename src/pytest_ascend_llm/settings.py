@@ -1,0 +1,109 @@
+"""Options → one validated Settings object. Every bad-input error is raised here or in session start.
+
+Each option is settable on the command line, in ini and by an environment variable (in that order of
+precedence), so CI jobs and Ascend boxes can fix them once.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
+from pytest_ascend_llm.errors import LLMSetupError
+
+DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")
+TRUE_WORDS = ("1", "true", "yes", "on")
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One user-facing option: ``--llm-<name>``, ini ``llm_<name>``, env ``ASCEND_LLM_<NAME>``."""
+
+    name: str
+    help: str
+    default: str | None = None
+    flag: bool = False
+
+    @property
+    def cli(self) -> str:
+        return "--llm-" + self.name.replace("_", "-")
+
+    @property
+    def ini(self) -> str:
+        return "llm_" + self.name
+
+    @property
+    def env(self) -> str:
+        return "ASCEND_LLM_" + self.name.upper()
+
+
+OPTIONS = (
+    OptionSpec("model", "local model directory (default: the built-in tiny Qwen2, built offline)"),
+    OptionSpec("device", "auto, npu, npu:N, cuda, cuda:N or cpu (default: auto)", "auto"),
+    OptionSpec("dtype", "auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)", "auto"),
+    OptionSpec("engine", "inference engine (default: transformers)", "transformers"),
+    OptionSpec("trust_remote_code", "allow the model's own Python code to run (off by default)", flag=True),
+    OptionSpec("long_context", "prompt tokens of the long-context check (default: min(8192, model maximum))"),
+    OptionSpec("parity_force", "run the CPU float32 parity check even if host memory looks too small", flag=True),
+)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What the user asked for, validated but not yet resolved against the machine."""
+
+    model: str | None = None
+    device: DeviceSpec = DeviceSpec("auto", None)
+    dtype: str = "auto"
+    engine: str = "transformers"
+    trust_remote_code: bool = False
+    long_context: int | None = None
+    parity_force: bool = False
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, str | bool | None]) -> Settings:
+        """Build from raw strings; raises LLMSetupError with the option name and accepted values."""
+        from pytest_ascend_llm.engines.registry import engine_names
+
+        dtype = str(values.get("dtype") or "auto").strip().lower()
+        if dtype not in DTYPE_CHOICES:
+            raise LLMSetupError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPE_CHOICES)} (--llm-dtype)")
+        engine = str(values.get("engine") or "transformers").strip().lower()
+        if engine not in engine_names():
+            raise LLMSetupError(f"unknown engine {engine!r}: use one of {', '.join(engine_names())} (--llm-engine)")
+        long_context = values.get("long_context")
+        if long_context not in (None, ""):
+            try:
+                long_context = int(str(long_context))
+                if long_context < 1:
+                    raise ValueError
+            except ValueError:
+                raise LLMSetupError(
+                    f"--llm-long-context {values['long_context']!r}: give a positive token count"
+                ) from None
+        return cls(
+            model=str(values["model"]) if values.get("model") else None,
+            device=parse_device(str(values.get("device") or "auto")),
+            dtype=dtype,
+            engine=engine,
+            trust_remote_code=_truthy(values.get("trust_remote_code")),
+            long_context=long_context or None,
+            parity_force=_truthy(values.get("parity_force")),
+        )
+
+
+def _truthy(value: str | bool | None) -> bool:
+    return value is True or str(value or "").strip().lower() in TRUE_WORDS
+
+
+def collect_values(cli: Callable[[str], object], ini: Callable[[str], object]) -> dict[str, object]:
+    """Merge the three sources per option: command line, then environment, then ini, then default."""
+    values: dict[str, object] = {}
+    for option in OPTIONS:
+        value = cli(option.name)
+        if value in (None, False):
+            value = os.environ.get(option.env) or ini(option.ini) or option.default
+        values[option.name] = value
+    return values

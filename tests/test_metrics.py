@@ -1,0 +1,42 @@
+"""Metric definitions against hand-computed traces, and percentiles against numpy."""
+
+import numpy as np
+import pytest
+
+from pytest_ascend_llm.metrics import timing
+from pytest_ascend_llm.metrics.stats import percentile, summarize
+from pytest_ascend_llm.metrics.timing import TokenChunk
+
+
+def test_ttft_tpot_e2e_from_a_hand_trace():
+    chunks = [TokenChunk(0.50), TokenChunk(0.60), TokenChunk(0.75), TokenChunk(0.80)]
+    assert timing.ttft(chunks) == 0.50
+    assert timing.e2e(chunks) == 0.80
+    assert timing.tpot(chunks) == pytest.approx((0.80 - 0.50) / 3)
+    assert timing.itl(chunks) == pytest.approx([0.10, 0.15, 0.05])
+
+
+def test_multi_token_chunks_split_their_gap_evenly():
+    chunks = [TokenChunk(0.2, 1), TokenChunk(0.5, 3)]
+    assert timing.itl(chunks) == pytest.approx([0.1, 0.1, 0.1])
+    assert timing.output_tokens(chunks) == 4
+    assert timing.tpot(chunks) == pytest.approx(0.3 / 3)
+
+
+def test_single_token_output_has_no_tpot_and_empty_output_has_nothing():
+    assert timing.tpot([TokenChunk(0.3)]) is None
+    assert timing.ttft([]) is None and timing.e2e([]) is None and timing.itl([]) == []
+
+
+def test_percentiles_match_numpy_linear_interpolation():
+    data = [0.012, 0.5, 0.031, 0.2, 0.019, 0.044, 0.9, 0.023, 0.027, 0.018, 0.3]
+    summary = summarize(data)
+    for q in (50, 90, 95, 99):
+        assert summary[f"p{q}"] == pytest.approx(np.percentile(data, q))
+    assert percentile([1, 2, 3, 4], 50) == 2.5
+    assert summary["count"] == len(data) and summary["max"] == 0.9
+
+
+def test_summary_of_nothing_is_nan_not_an_error():
+    summary = summarize([])
+    assert summary["count"] == 0 and np.isnan(summary["p95"])

@@ -1,9 +1,15 @@
 """Fixtures for the project's own tests: the core used from Python, without the plugin's fixtures."""
 
+import os
+
 import pytest
 
+from pytest_ascend_llm.models.builtin import cache_root
 from pytest_ascend_llm.session import LLMSession
 from pytest_ascend_llm.settings import Settings
+
+# pytester points HOME at a temporary folder; keep the inner sessions on the one built-in model cache.
+os.environ.setdefault("PYTEST_ASCEND_LLM_CACHE", str(cache_root()))
 
 
 @pytest.fixture(scope="session")

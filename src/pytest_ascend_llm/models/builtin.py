@@ -127,7 +127,9 @@ def _qwen2_config(vocab_size: int, layers: int, eos_id: int, pad_id: int):
 def _write(folder: Path) -> None:
     import torch
     from transformers import Qwen2ForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()
     tokenizer = _train_tokenizer()
     eos_id, pad_id = tokenizer.eos_token_id, tokenizer.pad_token_id
     torch.manual_seed(int(RECIPE["seed"]))

@@ -1,0 +1,127 @@
+"""Real pytest sessions (pytester) over the shipped suite and over user-written tests."""
+
+import shutil
+
+import pytest
+
+from pytest_ascend_llm.models.source import inspect_model_dir
+
+SUITE = ("--pyargs", "pytest_ascend_llm.suite")
+
+
+def _output(result) -> str:
+    return "\n".join(result.outlines + result.errlines)
+
+
+def test_default_run_without_an_npu_skips_the_suite_with_the_reason(pytester):
+    result = pytester.runpytest(*SUITE, "-rs")
+    outcomes = result.parseoutcomes()
+    assert outcomes["skipped"] >= 15 and "passed" not in outcomes and "failed" not in outcomes
+    result.stdout.fnmatch_lines(["*no usable Ascend NPU: torch_npu is not installed*--llm-device cpu*"])
+    assert result.ret == 0
+
+
+def test_cpu_run_passes_every_check_and_header_says_it_is_not_an_npu(pytester):
+    result = pytester.runpytest(*SUITE, "--llm-device", "cpu", "-rs")
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 12, outcomes
+    result.stdout.fnmatch_lines(
+        [
+            "ascend-llm: device cpu (*; not an NPU, --llm-device given), model builtin:tiny-qwen2 *dtype float32*",
+            "ascend-llm stack: torch *transformers*",
+            "*quality probes need a trained model*",
+        ]
+    )
+    skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
+    assert all("quality probes" in line or "torch_npu is not installed" in line for line in skipped), skipped
+
+
+def _corrupt_copy(tmp_path):
+    source = inspect_model_dir(None)
+    folder = tmp_path / "corrupt"
+    shutil.copytree(source.path, folder)
+    weights = folder / "model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return folder
+
+
+BAD_INPUTS = {
+    "missing_path": (lambda tmp: ["--llm-model", str(tmp / "nope")], "*model path */nope does not exist*"),
+    "folder_without_model": (lambda tmp: ["--llm-model", str(tmp)], "*holds no model (config.json missing)*"),
+    "corrupt_weights": (lambda tmp: ["--llm-model", str(_corrupt_copy(tmp))], "*unreadable or corrupt*"),
+    "unknown_device": (lambda tmp: ["--llm-device", "tpu"], "*unknown device 'tpu': use auto, npu*"),
+    "absent_npu": (lambda tmp: ["--llm-device", "npu"], "*--llm-device npu: no NPU device is usable*"),
+    "absent_device_index": (lambda tmp: ["--llm-device", "cuda:3"], "*--llm-device cuda*"),
+    "unknown_dtype": (lambda tmp: ["--llm-dtype", "float8"], "*unknown dtype 'float8': use one of auto, float16*"),
+    "unknown_engine": (lambda tmp: ["--llm-engine", "mindie"], "*unknown engine 'mindie'*"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_INPUTS, ids=list(BAD_INPUTS))
+def test_bad_input_is_one_clear_line_and_a_usage_error(pytester, tmp_path, case):
+    make_args, expected = BAD_INPUTS[case]
+    result = pytester.runpytest(*SUITE, *make_args(tmp_path))
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+    assert "Traceback" not in _output(result)
+    assert len([line for line in result.errlines if line.startswith("ERROR:")]) == 1
+
+
+USER_TESTS = """
+import pytest
+from pytest_ascend_llm.engines import SamplingParams
+
+SEEN = []
+
+@pytest.mark.npu
+def test_generates(llm_engine, llm_model):
+    SEEN.append(id(llm_model))
+    out = llm_engine.generate(["Hello"], SamplingParams(max_new_tokens=4, ignore_eos=True))[0]
+    assert out.output_tokens == 4 and out.ttft > 0
+
+@pytest.mark.parametrize("n", [1, 2, 3])
+def test_model_is_shared(llm_model, llm_tokenizer, llm_device, n):
+    SEEN.append(id(llm_model))
+    assert next(llm_model.parameters()).device.type == llm_device.kind
+    assert llm_tokenizer("hi")["input_ids"]
+
+def test_one_model_object_across_tests():
+    assert len(SEEN) == 4 and len(set(SEEN)) == 1
+
+def test_environment_is_json_ready(llm_env):
+    import json
+    assert json.loads(json.dumps(llm_env.to_dict()))["torch"]
+"""
+
+
+def test_user_tests_share_one_model_load_across_the_session(pytester):
+    pytester.makepyfile(test_user=USER_TESTS)
+    result = pytester.runpytest("--llm-device", "cpu")
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["ascend-llm: model builtin:tiny-qwen2 loaded 1 time(s) on cpu*"])
+
+
+def test_options_come_from_environment_and_ini(pytester, monkeypatch):
+    pytester.makepyfile(test_user=USER_TESTS)
+    monkeypatch.setenv("ASCEND_LLM_DEVICE", "cpu")
+    pytester.makeini("[pytest]\nllm_dtype = bfloat16\n")
+    result = pytester.runpytest()
+    result.assert_outcomes(passed=6)
+    result.stdout.fnmatch_lines(["ascend-llm: device cpu*dtype bfloat16*"])
+
+
+def test_markers_are_listed(pytester):
+    result = pytester.runpytest("--markers")
+    result.stdout.fnmatch_lines(["@pytest.mark.npu: the Ascend device suite*", "@pytest.mark.accelerator:*"])
+
+
+def test_secrets_in_the_environment_never_reach_the_report(pytester, monkeypatch):
+    monkeypatch.setenv("HF_TOKEN", "hf_topsecretvalue123")
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-topsecret456")
+    pytester.makepyfile(
+        test_env="def test_env(llm_env, record_property):\n    record_property('env', llm_env.to_dict())\n"
+    )
+    result = pytester.runpytest("--llm-device", "cpu", "--junitxml=report.xml", "-v")
+    result.assert_outcomes(passed=1)
+    text = _output(result) + (pytester.path / "report.xml").read_text()
+    assert "topsecret" not in text

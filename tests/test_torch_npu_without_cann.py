@@ -1,0 +1,53 @@
+"""A half-installed Ascend box: the real torch-npu wheel without CANN. `.ci/run` runs this file in a
+second virtual environment that has torch-npu installed; elsewhere it skips."""
+
+import importlib.util
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.skipif(
+    importlib.util.find_spec("torch_npu") is None,
+    reason="torch_npu is not installed here; .ci/run runs these in a venv with the real torch-npu wheel",
+)
+SUITE = ("--pyargs", "pytest_ascend_llm.suite", "-rs", "-p", "no:cacheprovider")
+
+
+def test_plain_import_torch_really_fails_here(monkeypatch):
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    completed = subprocess.run([sys.executable, "-c", "import torch"], capture_output=True, text=True)
+    assert completed.returncode != 0 and "TORCH_DEVICE_BACKEND_AUTOLOAD=0" in completed.stderr
+
+
+def test_suite_skips_naming_the_missing_library_and_both_fixes(pytester, monkeypatch):
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    result = pytester.runpytest_subprocess(*SUITE)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(
+        ["*torch_npu * is installed but cannot load (libhccl.so*set_env.sh*export TORCH_DEVICE_BACKEND_AUTOLOAD=0*"]
+    )
+
+
+def test_with_autoload_off_the_reason_only_asks_for_cann(pytester, monkeypatch):
+    monkeypatch.setenv("TORCH_DEVICE_BACKEND_AUTOLOAD", "0")
+    result = pytester.runpytest_subprocess(*SUITE)
+    assert result.ret == 0
+    result.stdout.fnmatch_lines(["*torch_npu * is installed but cannot load (libhccl.so*set_env.sh*to use the NPU*"])
+    assert "export TORCH_DEVICE_BACKEND_AUTOLOAD" not in result.stdout.str()
+
+
+def test_cpu_run_still_works_and_a_conftest_importing_torch_does_not_crash(pytester, monkeypatch):
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    pytester.makeconftest("import torch\n")
+    pytester.makepyfile(test_user="def test_device(llm_device):\n    assert llm_device.kind == 'cpu'\n")
+    result = pytester.runpytest_subprocess("--llm-device", "cpu")
+    result.assert_outcomes(passed=1)
+
+
+def test_asking_for_the_npu_is_a_one_line_usage_error(pytester, monkeypatch):
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    result = pytester.runpytest_subprocess(*SUITE, "--llm-device", "npu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --llm-device npu: no NPU device is usable (torch_npu * cannot load*"])
+    assert "Traceback" not in result.stderr.str()

@@ -40,3 +40,10 @@ def test_percentiles_match_numpy_linear_interpolation():
 def test_summary_of_nothing_is_nan_not_an_error():
     summary = summarize([])
     assert summary["count"] == 0 and np.isnan(summary["p95"])
+
+
+def test_tpot_by_position_buckets_a_hand_trace():
+    chunks = [TokenChunk(1.0), TokenChunk(1.1), TokenChunk(1.2), TokenChunk(1.5), TokenChunk(1.8)]
+    rows = timing.tpot_by_position(chunks, bucket=2)
+    assert [(a, b) for a, b, _ in rows] == [(1, 2), (3, 4), (5, 5)]
+    assert [s for _, _, s in rows] == pytest.approx([0.1, 0.2, 0.3])

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
 from pytest_ascend_llm.engines.base import Engine
+from pytest_ascend_llm.hardware import DeviceSpecSheet, load_spec_file, lookup
 from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
 from pytest_ascend_llm.settings import Settings
 from pytest_ascend_llm.torch_backend import prepare_torch
@@ -26,10 +28,11 @@ class LLMSession:
         self.load_count = 0
         self._loaded = None
         self._engine: Engine | None = None
+        self.results: dict[str, CaseResult] = {}
 
     def open(self) -> LLMSession:
         """Resolve the device and check the model directory now, so bad input fails before any test."""
-        _ = self.device, self.source
+        _ = self.device, self.source, self.spec_sheet
         return self
 
     @cached_property
@@ -49,6 +52,26 @@ class LLMSession:
         from pytest_ascend_llm.models.loading import dtype_name, resolve_dtype
 
         return dtype_name(resolve_dtype(self.settings.dtype, self.device, self.source.config))
+
+    @cached_property
+    def spec_sheet(self) -> DeviceSpecSheet | None:
+        """The device's peak figures: the user's spec file first, then the built-in table."""
+        extra = load_spec_file(self.settings.device_specs) if self.settings.device_specs else ()
+        return lookup(self.device.name(), extra)
+
+    @cached_property
+    def table_bandwidth(self) -> float | None:
+        """Peak bytes/s from --llm-peak-bandwidth or the spec table; None when unknown (e.g. CPUs)."""
+        if self.settings.peak_bandwidth_gbps:
+            return self.settings.peak_bandwidth_gbps * 1e9
+        return self.spec_sheet.bandwidth_bytes_per_s if self.spec_sheet else None
+
+    @cached_property
+    def measured_bandwidth(self) -> float:
+        """Achieved device copy bandwidth, measured once per session."""
+        from pytest_ascend_llm.metrics.roofline import measure_copy_bandwidth
+
+        return measure_copy_bandwidth(self.device)
 
     @property
     def loaded(self):

@@ -47,6 +47,10 @@ OPTIONS = (
     OptionSpec("trust_remote_code", "allow the model's own Python code to run (off by default)", flag=True),
     OptionSpec("long_context", "prompt tokens of the long-context check (default: min(8192, model maximum))"),
     OptionSpec("parity_force", "run the CPU float32 parity check even if host memory looks too small", flag=True),
+    OptionSpec("rounds", "timed rounds per benchmark case (default: 20 on an accelerator, 5 on CPU)"),
+    OptionSpec("warmup", "untimed warm-up rounds per benchmark case (default: 3 on an accelerator, 1 on CPU)"),
+    OptionSpec("peak_bandwidth", "peak memory bandwidth in GB/s for the roofline (default: the device table)"),
+    OptionSpec("device_specs", "JSON file of device peaks overriding the built-in table"),
 )
 
 
@@ -61,6 +65,10 @@ class Settings:
     trust_remote_code: bool = False
     long_context: int | None = None
     parity_force: bool = False
+    rounds: int | None = None
+    warmup: int | None = None
+    peak_bandwidth_gbps: float | None = None
+    device_specs: str | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, str | bool | None]) -> Settings:
@@ -73,25 +81,35 @@ class Settings:
         engine = str(values.get("engine") or "transformers").strip().lower()
         if engine not in engine_names():
             raise LLMSetupError(f"unknown engine {engine!r}: use one of {', '.join(engine_names())} (--llm-engine)")
-        long_context = values.get("long_context")
-        if long_context not in (None, ""):
-            try:
-                long_context = int(str(long_context))
-                if long_context < 1:
-                    raise ValueError
-            except ValueError:
-                raise LLMSetupError(
-                    f"--llm-long-context {values['long_context']!r}: give a positive token count"
-                ) from None
         return cls(
             model=str(values["model"]) if values.get("model") else None,
             device=parse_device(str(values.get("device") or "auto")),
             dtype=dtype,
             engine=engine,
             trust_remote_code=_truthy(values.get("trust_remote_code")),
-            long_context=long_context or None,
+            long_context=_number(values, "long_context", int, minimum=1),
             parity_force=_truthy(values.get("parity_force")),
+            rounds=_number(values, "rounds", int, minimum=1),
+            warmup=_number(values, "warmup", int, minimum=0),
+            peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, minimum=1e-9),
+            device_specs=str(values["device_specs"]) if values.get("device_specs") else None,
         )
+
+
+def _number(values: Mapping[str, object], name: str, kind: type, minimum: float):
+    """An optional numeric option; a bad value names the option and what it needs."""
+    raw = values.get(name)
+    if raw in (None, ""):
+        return None
+    try:
+        number = kind(str(raw))
+    except ValueError:
+        number = None
+    if number is None or number < minimum:
+        flag = "--llm-" + name.replace("_", "-")
+        what = "whole number" if kind is int else "number"
+        raise LLMSetupError(f"{flag} {raw!r}: give a {what} of at least {minimum:g}")
+    return number
 
 
 def _truthy(value: str | bool | None) -> bool:

@@ -45,3 +45,22 @@ def itl(chunks: Sequence[TokenChunk]) -> list[float]:
         share = (current.time - previous.time) / current.count
         gaps.extend([share] * current.count)
     return gaps
+
+
+def token_times(chunks: Sequence[TokenChunk]) -> list[float]:
+    """One arrival time per token (tokens of one chunk share its time)."""
+    return [chunk.time for chunk in chunks for _ in range(chunk.count)]
+
+
+def tpot_by_position(chunks: Sequence[TokenChunk], bucket: int) -> list[tuple[int, int, float]]:
+    """(first, last, seconds per token) for output positions 1–bucket, bucket+1–2·bucket, …; the first
+    bucket starts timing at token 1, as TPOT excludes the first token. Shows decode slowing with length."""
+    times = token_times(chunks)
+    rows = []
+    for first in range(1, len(times) + 1, bucket):
+        last = min(first + bucket - 1, len(times))
+        start = times[first - 1] if first == 1 else times[first - 2]
+        steps = last - first if first == 1 else last - first + 1
+        if steps > 0:
+            rows.append((first, last, (times[last - 1] - start) / steps))
+    return rows

@@ -1,0 +1,1 @@
+"""Benchmark cases as plain data: results with tail percentiles, a regression gate and a table."""

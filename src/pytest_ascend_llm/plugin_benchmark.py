@@ -1,0 +1,202 @@
+"""pytest glue for the performance cases: the ``llm_bench`` fixture over pytest-benchmark, the stack in
+``machine_info``, a one-line stack diff on compare, the tail-latency gate and the percentile table."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from pytest_ascend_llm.benchmarking.gate import GateRule, find_regressions, parse_rule
+from pytest_ascend_llm.benchmarking.results import CaseResult
+from pytest_ascend_llm.benchmarking.table import latency_table, regression_table
+from pytest_ascend_llm.engines.base import GenerationResult
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.plugin import SESSION_KEY
+from pytest_ascend_llm.session import LLMSession
+
+RULES_KEY = pytest.StashKey[list[GateRule]]()
+REGRESSIONS_KEY = pytest.StashKey[list]()
+GENERIC_WARNING = "Benchmark machine_info is different"
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.getgroup("ascend-llm").addoption(
+        "--llm-compare-fail",
+        action="append",
+        default=[],
+        metavar="METRIC:LIMIT",
+        help="fail when a case regressed against --benchmark-compare: p95:10%% (relative) or p95:0.05 (seconds); "
+        "metrics p50..p99, ttft_*, tpot_*, itl_*; repeatable [env ASCEND_LLM_COMPARE_FAIL, comma-separated]",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    texts = config.getoption("llm_compare_fail") or [
+        part for part in os.environ.get("ASCEND_LLM_COMPARE_FAIL", "").split(",") if part.strip()
+    ]
+    try:
+        config.stash[RULES_KEY] = [parse_rule(text) for text in texts]
+    except LLMSetupError as error:
+        raise pytest.UsageError(str(error)) from None
+    if config.stash[RULES_KEY] and not config.getoption("benchmark_compare", None):
+        raise pytest.UsageError("--llm-compare-fail needs a run to compare with: add --benchmark-compare[=NUM]")
+
+
+def stable_name(item: pytest.Item) -> str:
+    """Module and test name, independent of where the package is installed: saved runs from different
+    virtual environments (one per stack) line up in --benchmark-compare."""
+    module = getattr(item, "module", None)
+    return f"{module.__name__ if module else item.path.stem}::{item.name}"
+
+
+class LLMBench:
+    """Runs one case through pytest-benchmark with device-synchronized rounds and records tail metrics."""
+
+    def __init__(self, benchmark, llm: LLMSession, name: str) -> None:
+        self.benchmark = benchmark
+        self.llm = llm
+        self.name = name
+        benchmark.fullname = name
+        accelerator = llm.device.is_accelerator
+        self.rounds = llm.settings.rounds or (20 if accelerator else 5)
+        self.warmup = llm.settings.warmup if llm.settings.warmup is not None else (3 if accelerator else 1)
+
+    def __call__(
+        self,
+        work: Callable[[], object],
+        tokens: Callable[[object], int],
+        extra: dict | None = None,
+        setup: Callable[[], None] | None = None,
+    ) -> CaseResult:
+        """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
+        each round; ``tokens`` counts what a round produced, as the engine counted it."""
+        rounds: list[tuple[int, list]] = []  # (tokens, generation results); outputs such as KV caches are dropped
+        device = self.llm.device
+
+        def one_round():
+            output = work()
+            device.synchronize()
+            results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
+            rounds.append((tokens(output), results))
+
+        self.benchmark.pedantic(one_round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
+        timed = rounds[-self.rounds :]
+        case = CaseResult(
+            name=self.name,
+            round_seconds=list(self.benchmark.stats.stats.data),
+            tokens_per_round=[count for count, _ in timed],
+            requests=[r for _, results in timed for r in results],
+            extra=dict(extra or {}),
+        )
+        self.record(case)
+        return case
+
+    def record(self, case: CaseResult) -> None:
+        """Store the case's flat metrics in the saved JSON and for the end-of-session table."""
+        self.llm.results[case.name] = case
+        self.benchmark.extra_info["llm"] = case.metrics()
+
+
+@pytest.fixture
+def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> LLMBench:
+    """``llm_bench(work, tokens=...)``: a pytest-benchmark case with P50–P99, tokens/s and TTFT/TPOT/ITL."""
+    return LLMBench(benchmark, llm_session, stable_name(request.node))
+
+
+def _llm(config: pytest.Config) -> LLMSession | None:
+    llm = config.stash.get(SESSION_KEY, None)
+    if llm is not None:
+        try:
+            llm.open()
+        except LLMSetupError as error:
+            raise pytest.UsageError(str(error)) from None
+    return llm
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
+    llm = _llm(config)
+    if llm is not None:
+        machine_info["llm_stack"] = llm.environment.to_dict()
+
+
+@contextmanager
+def _without_generic_warning(benchmarksession) -> Iterator[None]:
+    """pytest-benchmark warns with two whole machine_info dumps; we say what changed instead."""
+    logger = benchmarksession.logger
+    original = logger.warning
+
+    def warning(text, *args, **kwargs):
+        if not str(text).startswith(GENERIC_WARNING):
+            original(text, *args, **kwargs)
+
+    logger.warning = warning
+    try:
+        yield
+    finally:
+        logger.warning = original
+
+
+@pytest.hookimpl(optionalhook=True, wrapper=True)
+def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark):
+    with _without_generic_warning(benchmarksession):
+        result = yield
+    llm = _llm(config)
+    saved = compared_benchmark.get("machine_info", {}).get("llm_stack")
+    if llm is None:
+        return result
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if saved is None:
+        line = "ascend-llm: the compared run has no recorded stack (saved without pytest-ascend-llm)"
+    else:
+        changes = llm.environment.differences(saved)
+        line = "ascend-llm: stack changed since the compared run: " + ", ".join(changes) if changes else ""
+    if line and reporter is not None:
+        reporter.write_line(line, yellow=True, bold=True)
+    return result
+
+
+def _baseline(config: pytest.Config) -> dict[str, dict]:
+    benchmarksession = getattr(config, "_benchmarksession", None)
+    mapping = getattr(benchmarksession, "compared_mapping", None) or {}
+    baseline: dict[str, dict] = {}
+    for benches in mapping.values():
+        for fullname, bench in benches.items():
+            baseline[fullname] = bench.get("extra_info", {}).get("llm", {})
+    return baseline
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Apply the tail-latency gate; a regression fails the session."""
+    config = session.config
+    llm, rules = config.stash.get(SESSION_KEY, None), config.stash.get(RULES_KEY, [])
+    if llm is None or not rules or not llm.results:
+        return
+    current = {name: case.metrics() for name, case in llm.results.items()}
+    regressions = find_regressions(current, _baseline(config), rules)
+    config.stash[REGRESSIONS_KEY] = regressions
+    if regressions and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    llm = config.stash.get(SESSION_KEY, None)
+    if llm is None or not llm.results:
+        return
+    terminalreporter.section("ascend-llm latency tails (device-synchronized rounds)")
+    for line in latency_table({name.split("::")[-1]: case.metrics() for name, case in llm.results.items()}):
+        terminalreporter.write_line(line)
+    if "measured_bandwidth" in vars(llm):  # measured only when a decode case ran
+        table = f"{llm.table_bandwidth / 1e9:.0f} GB/s" if llm.table_bandwidth else "unknown (no table entry)"
+        terminalreporter.write_line(
+            f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s, "
+            f"peak {table}; MBU = bytes read per decode step / step time / bandwidth"
+        )
+    regressions = config.stash.get(REGRESSIONS_KEY, [])
+    if regressions:
+        terminalreporter.section("ascend-llm: tail-latency regressions against the compared run", red=True)
+        for line in regression_table(regressions):
+            terminalreporter.write_line(line, red=True)

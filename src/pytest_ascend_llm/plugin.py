@@ -1,11 +1,10 @@
 """pytest glue only: options, markers, header, skips and session fixtures over ``LLMSession``.
 
-Importing this module never imports torch: on a half-installed Ascend box that would crash pytest.
+Importing the package imports torch safely first (see ``pytest_ascend_llm/__init__.py``), so a
+half-installed Ascend box gets a skip reason instead of a crashed pytest.
 """
 
 from __future__ import annotations
-
-import importlib.util
 
 import pytest
 
@@ -31,15 +30,6 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         else:
             group.addoption(option.cli, default=None, dest=f"llm_{option.name}", help=help_text)
             parser.addini(option.ini, option.help, default=None)
-
-
-@pytest.hookimpl(tryfirst=True)
-def pytest_load_initial_conftests(early_config, parser, args) -> None:
-    """Before any conftest imports torch: with torch_npu installed, import torch the safe way."""
-    if importlib.util.find_spec("torch_npu") is not None:
-        from pytest_ascend_llm.torch_backend import prepare_torch
-
-        prepare_torch()
 
 
 def pytest_configure(config: pytest.Config) -> None:

@@ -31,6 +31,11 @@ class NpuBackendStatus:
 _status: NpuBackendStatus | None = None
 
 
+def torch_npu_installed() -> bool:
+    """Whether torch_npu is importable in principle (found on the path), without importing it."""
+    return importlib.util.find_spec("torch_npu") is not None
+
+
 def _torch_npu_version() -> str | None:
     try:
         return importlib.metadata.version("torch-npu")

@@ -62,7 +62,7 @@ def test_prefill_and_decode_steps_reproduce_greedy_generation(engine):
 
 
 def test_truncate_keeps_the_kv_cache_from_growing_across_rounds(engine):
-    state = engine.prefill([engine.encode(PROMPTS[0])])
+    state = engine.prefill([engine.encode(p) for p in PROMPTS])  # padded: the mask is truncated too
     start = state.context_length
     for _ in range(5):
         engine.decode_step(state)
@@ -73,3 +73,21 @@ def test_truncate_keeps_the_kv_cache_from_growing_across_rounds(engine):
 def test_chat_prompts_use_the_model_template(engine):
     text = engine.format_chat([{"role": "user", "content": "hi"}])
     assert text.startswith("<|im_start|>user\nhi<|im_end|>") and text.endswith("<|im_start|>assistant\n")
+
+
+@pytest.mark.parametrize("ignore_eos", [False, True])
+def test_own_greedy_loop_equals_transformers_generate(engine, ignore_eos):
+    """The engine's greedy loop must give exactly transformers' greedy tokens, batched and padded."""
+    import torch
+
+    params = SamplingParams(max_new_tokens=40, ignore_eos=ignore_eos)
+    ours = engine.generate(PROMPTS, params)
+    ids, mask = engine._pad_left([engine.encode(p) for p in PROMPTS])
+    with torch.inference_mode():
+        reference = engine.model.generate(
+            input_ids=ids, attention_mask=mask, generation_config=engine._generation_config(params)
+        )[:, ids.shape[1] :].tolist()
+    eos = engine.tokenizer.eos_token_id
+    for result, expected in zip(ours, reference):
+        cut = expected.index(eos) + 1 if (eos in expected and not ignore_eos) else len(expected)
+        assert result.output_ids == expected[:cut]

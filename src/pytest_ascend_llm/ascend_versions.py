@@ -1,4 +1,8 @@
-"""CANN and Ascend driver versions read from the files the installers write (no torch_npu needed)."""
+"""CANN and Ascend driver versions read from the files their installers write.
+
+Reading files works where torch_npu is missing or cannot load, which is exactly when a report most
+needs to say which CANN and driver the machine has.
+"""
 
 from __future__ import annotations
 
@@ -6,43 +10,56 @@ import os
 import re
 from pathlib import Path
 
-DEFAULT_TOOLKIT_HOME = Path("/usr/local/Ascend/ascend-toolkit/latest")
+DEFAULT_TOOLKIT_HOMES = (Path("/usr/local/Ascend/ascend-toolkit/latest"), Path("/usr/local/Ascend/cann"))
 DEFAULT_DRIVER_INFO = Path("/usr/local/Ascend/driver/version.info")
-_VERSION_LINE = re.compile(
-    r"^\s*(?:version|toolkit_version|Version|runtime_running_version)\s*=\s*\[?([^\]\s:]+)", re.M
-)
+# Keys in order of preference; version.cfg values look like "[7.6.0.1.220:8.0.0]" (inner:public).
+CANN_KEYS = ("version", "toolkit_version", "Version", "toolkit_running_version", "runtime_running_version")
+DRIVER_KEYS = ("Version", "version", "package_version")
+_KEY_VALUE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*=\s*(.*?)\s*$", re.M)
 
 
-def toolkit_home() -> Path:
+def toolkit_homes() -> list[Path]:
+    """$ASCEND_TOOLKIT_HOME, else $ASCEND_HOME_PATH, else the installers' default folders."""
     for variable in ("ASCEND_TOOLKIT_HOME", "ASCEND_HOME_PATH"):
         if os.environ.get(variable):
-            return Path(os.environ[variable])
-    return DEFAULT_TOOLKIT_HOME
+            return [Path(os.environ[variable])]
+    return list(DEFAULT_TOOLKIT_HOMES)
 
 
-def _first_version(path: Path) -> str | None:
+def _version_in(path: Path, keys: tuple[str, ...]) -> str | None:
+    """The first of ``keys`` set in a ``key=value`` file; '[inner:public]' yields 'public'."""
     try:
-        match = _VERSION_LINE.search(path.read_text(errors="replace"))
+        text = path.read_text(errors="replace")
     except OSError:
         return None
-    return match.group(1) if match else None
+    values: dict[str, str] = {}
+    for key, value in _KEY_VALUE.findall(text):
+        values.setdefault(key, value)
+    for key in keys:
+        value = values.get(key, "").strip("[]").rsplit(":", 1)[-1].strip()
+        if value:
+            return value
+    return None
 
 
 def read_cann_version(home: Path | None = None) -> str | None:
-    """From ``ascend_toolkit_install.info`` (``version=8.0.RC2``) or ``version.cfg`` under the toolkit home."""
-    home = home or toolkit_home()
-    candidates = [home / "ascend_toolkit_install.info", *sorted(home.glob("*/ascend_toolkit_install.info"))]
-    candidates += [home / "version.cfg", *sorted(home.glob("*/version.cfg"))]
-    for candidate in candidates:
-        version = _first_version(candidate)
-        if version:
-            return version
+    """From ``ascend_toolkit_install.info`` (``version=8.0.RC2``) or ``version.cfg`` under the home."""
+    for folder in [Path(home)] if home is not None else toolkit_homes():
+        for name in ("ascend_toolkit_install.info", "version.cfg"):
+            for candidate in [folder / name, *sorted(folder.glob(f"*/{name}"))]:
+                version = _version_in(candidate, CANN_KEYS)
+                if version:
+                    return version
     return None
 
 
 def read_driver_version(path: Path | None = None) -> str | None:
-    """From the driver's ``version.info`` (``Version=24.1.rc2``); $ASCEND_DRIVER_PATH overrides the folder."""
+    """From the driver's ``version.info`` (``Version=24.1.rc2``).
+
+    ``path`` (or $ASCEND_DRIVER_PATH) may name the file or the driver folder that holds it.
+    """
     if path is None:
-        folder = os.environ.get("ASCEND_DRIVER_PATH")
-        path = Path(folder) / "version.info" if folder else DEFAULT_DRIVER_INFO
-    return _first_version(path)
+        override = os.environ.get("ASCEND_DRIVER_PATH")
+        path = Path(override) if override else DEFAULT_DRIVER_INFO
+    path = Path(path)
+    return _version_in(path / "version.info" if path.is_dir() else path, DRIVER_KEYS)

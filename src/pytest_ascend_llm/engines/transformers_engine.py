@@ -19,10 +19,11 @@ from pytest_ascend_llm.models.loading import LoadedModel
 
 @dataclass
 class TransformersDecodeState(DecodeState):
-    """A left-padded batch with its DynamicCache and the next token of each sequence."""
+    """A batch with its DynamicCache and the next token of each sequence; the attention mask is kept
+    only when the batch is left-padded (without padding the model's causal fast path is used)."""
 
     cache: object
-    attention_mask: torch.Tensor
+    attention_mask: torch.Tensor | None
     next_tokens: torch.Tensor
     batch_size: int
     context_length: int
@@ -31,7 +32,8 @@ class TransformersDecodeState(DecodeState):
         surplus = self.context_length - context_length
         if surplus > 0:
             self.cache.crop(-surplus)  # a negative crop removes tokens in transformers 4 and 5 alike
-        self.attention_mask = self.attention_mask[:, :context_length]
+        if self.attention_mask is not None:
+            self.attention_mask = self.attention_mask[:, :context_length]
         self.context_length = context_length
 
 
@@ -107,7 +109,40 @@ class TransformersEngine(Engine):
 
     @torch.inference_mode()
     def generate(self, prompts: Sequence[Prompt], params: SamplingParams, **generate_kwargs) -> list[GenerationResult]:
+        """Greedy decoding runs the engine's own prefill/decode loop (what a serving engine does, and
+        within 1 % of a bare loop); sampling and extra ``generate`` arguments (e.g. an assistant model)
+        go through transformers' ``generate`` with a timestamping streamer."""
         batch = self._prompt_ids(prompts)
+        if params.greedy and not generate_kwargs:
+            new_tokens, steps = self._greedy_loop(batch, params)
+        else:
+            new_tokens, steps = self._hf_generate(batch, params, generate_kwargs)
+        results = []
+        for prompt, generated in zip(batch, new_tokens):
+            ids, chunks, finish = self._split(generated, steps, params)
+            text = self.tokenizer.decode(ids, skip_special_tokens=True)
+            results.append(GenerationResult(len(prompt), ids, text, chunks, finish))
+        return results
+
+    def _greedy_loop(self, batch: list[list[int]], params: SamplingParams):
+        """Per step: one forward pass, one synchronized timestamp; the EOS test only when it can stop us."""
+        eos = torch.tensor(sorted(self._eos_ids()), device=self.device.torch_device)
+        now = self.device.now
+        start = now()
+        state = self._prefill(batch)
+        produced, steps = [state.next_tokens], [(now() - start, 1)]
+        finished = torch.isin(state.next_tokens, eos)
+        while len(produced) < params.max_new_tokens:
+            if not params.ignore_eos and bool(finished.all()):
+                break
+            self._decode_step(state)
+            produced.append(state.next_tokens)
+            steps.append((now() - start, 1))
+            if not params.ignore_eos:
+                finished |= torch.isin(state.next_tokens, eos)
+        return torch.cat(produced, dim=-1).tolist(), steps
+
+    def _hf_generate(self, batch: list[list[int]], params: SamplingParams, generate_kwargs: dict):
         input_ids, attention_mask = self._pad_left(batch)
         if params.seed is not None:
             torch.manual_seed(params.seed)
@@ -119,13 +154,7 @@ class TransformersEngine(Engine):
             streamer=stamps,
             **generate_kwargs,
         )
-        new_tokens = output[:, input_ids.shape[1] :].tolist()
-        results = []
-        for prompt, generated in zip(batch, new_tokens):
-            ids, chunks, finish = self._split(generated, stamps.steps, params)
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            results.append(GenerationResult(len(prompt), ids, text, chunks, finish))
-        return results
+        return output[:, input_ids.shape[1] :].tolist(), stamps.steps
 
     @torch.inference_mode()
     def logits(self, prompt: Prompt) -> torch.Tensor:
@@ -133,33 +162,36 @@ class TransformersEngine(Engine):
         ids = torch.tensor([self._prompt_ids([prompt])[0]], device=self.device.torch_device)
         return self.model(input_ids=ids).logits[0].float()
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, cache: object) -> torch.Tensor:
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, cache: object) -> torch.Tensor:
         kwargs = {self._cache_argument: cache}
-        output = self.model(
-            input_ids=ids,
-            attention_mask=mask,
-            position_ids=positions,
-            use_cache=True,
-            logits_to_keep=1,
-            **kwargs,
-        )
+        if mask is not None:  # left padding: positions count only real tokens
+            kwargs |= {"attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]}
+        output = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **kwargs)
         return output.logits[:, -1, :].argmax(-1, keepdim=True)
 
     @torch.inference_mode()
     def prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
-        from transformers import DynamicCache
-
-        ids, mask = self._pad_left(batch)
-        cache = DynamicCache()
-        next_tokens = self._forward(ids, mask, cache)
-        return TransformersDecodeState(cache, mask, next_tokens, len(batch), ids.shape[1])
+        return self._prefill(batch)
 
     @torch.inference_mode()
     def decode_step(self, state: DecodeState) -> TransformersDecodeState:
         assert isinstance(state, TransformersDecodeState)
-        ones = torch.ones_like(state.attention_mask[:, :1])
-        state.attention_mask = torch.cat([state.attention_mask, ones], dim=-1)
+        return self._decode_step(state)
+
+    def _prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
+        from transformers import DynamicCache
+
+        ids, mask = self._pad_left(batch)
+        if len({len(row) for row in batch}) == 1:
+            mask = None
+        cache = DynamicCache()
+        next_tokens = self._forward(ids, mask, cache)
+        return TransformersDecodeState(cache, mask, next_tokens, len(batch), ids.shape[1])
+
+    def _decode_step(self, state: TransformersDecodeState) -> TransformersDecodeState:
+        if state.attention_mask is not None:
+            ones = torch.ones_like(state.attention_mask[:, :1])
+            state.attention_mask = torch.cat([state.attention_mask, ones], dim=-1)
         state.next_tokens = self._forward(state.next_tokens, state.attention_mask, state.cache)
         state.context_length += 1
         return state

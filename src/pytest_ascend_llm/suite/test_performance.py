@@ -79,7 +79,7 @@ def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, batch,
                 llm_bench.record(case)
                 pytest.fail(
                     f"decode step of {step * 1e3:.3f} ms reads {roof.min_bytes_per_step / 2**20:.1f} MiB: faster than "
-                    f"the {label} bandwidth {bandwidth / 1e9:.0f} GB/s allows ({roof.min_step_seconds * 1e3:.3f} ms) "
+                    f"the {label} bandwidth {bandwidth / 1e9:.4g} GB/s allows ({roof.min_step_seconds * 1e3:.3f} ms) "
                     "- a measurement bug (missing device synchronize?) or a wrong --llm-peak-bandwidth",
                     pytrace=False,
                 )

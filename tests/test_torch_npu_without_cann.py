@@ -45,6 +45,16 @@ def test_cpu_run_still_works_and_a_conftest_importing_torch_does_not_crash(pytes
     result.assert_outcomes(passed=1)
 
 
+def test_the_whole_compatibility_suite_runs_on_cpu_although_transformers_would_import_torch_npu(pytester, monkeypatch):
+    """transformers imports torch_npu unguarded when it is installed; model loading must survive it."""
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    result = pytester.runpytest_subprocess(
+        "--pyargs", "pytest_ascend_llm.suite.test_compatibility", "--llm-device", "cpu", "-p", "no:cacheprovider"
+    )
+    outcomes = result.parseoutcomes()
+    assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 12, outcomes
+
+
 def test_asking_for_the_npu_is_a_one_line_usage_error(pytester, monkeypatch):
     monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
     result = pytester.runpytest_subprocess(*SUITE, "--llm-device", "npu")

@@ -54,6 +54,23 @@ def _load_failure(version: str, error: BaseException, autoload_was_off: bool) ->
     )
 
 
+def _hide_broken_torch_npu_from_transformers() -> None:
+    """transformers' is_torch_npu_available() imports torch_npu unguarded whenever it is installed, so on
+    a box without CANN every model load dies with the same ImportError. Tell it the NPU is unavailable,
+    which is the truth, so CPU and CUDA runs still work there."""
+    try:
+        import transformers.utils as utils
+        import transformers.utils.import_utils as import_utils
+    except ImportError:
+        return
+
+    def npu_unavailable(check_device: bool = False) -> bool:
+        return False
+
+    import_utils.is_torch_npu_available = npu_unavailable
+    utils.is_torch_npu_available = npu_unavailable
+
+
 def prepare_torch() -> NpuBackendStatus:
     """Import torch (and torch_npu when installed) without crashing; idempotent."""
     global _status
@@ -84,6 +101,7 @@ def prepare_torch() -> NpuBackendStatus:
         importlib.import_module("torch_npu")
     except Exception as error:  # ImportError for missing CANN libraries, RuntimeError from ACL init
         _status = NpuBackendStatus(True, False, version, _load_failure(version, error, autoload_was_off))
+        _hide_broken_torch_npu_from_transformers()
         return _status
     _status = NpuBackendStatus(installed=True, loaded=True, version=version, problem=None)
     return _status

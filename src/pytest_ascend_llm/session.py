@@ -12,6 +12,7 @@ from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
 from pytest_ascend_llm.engines.base import Engine
+from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.hardware import DeviceSpecSheet, load_spec_file, lookup
 from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
 from pytest_ascend_llm.settings import Settings
@@ -32,7 +33,7 @@ class LLMSession:
 
     def open(self) -> LLMSession:
         """Resolve the device and check the model directory now, so bad input fails before any test."""
-        _ = self.device, self.source, self.spec_sheet
+        _ = self.device, self.source, self.spec_sheet, self.draft_source
         return self
 
     @cached_property
@@ -72,6 +73,22 @@ class LLMSession:
         from pytest_ascend_llm.metrics.roofline import measure_copy_bandwidth
 
         return measure_copy_bandwidth(self.device)
+
+    @cached_property
+    def draft_source(self) -> ModelSource | None:
+        """--llm-draft-model, else the built-in model's 1-layer draft, else none."""
+        if self.settings.draft_model:
+            return inspect_model_dir(self.settings.draft_model)
+        return inspect_model_dir(self.source.draft_path) if self.source.draft_path else None
+
+    @cached_property
+    def draft_model(self):
+        """The draft model for speculative decoding, on the same device and in the same dtype."""
+        from pytest_ascend_llm.models.loading import load_causal_lm
+
+        if self.draft_source is None:
+            raise LLMSetupError(f"no draft model for {self.source.model_id}: pass --llm-draft-model DIR")
+        return load_causal_lm(self.draft_source, self.device, self.loaded.dtype, self.settings.trust_remote_code)
 
     @property
     def loaded(self):

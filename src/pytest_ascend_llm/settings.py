@@ -41,6 +41,7 @@ class OptionSpec:
 
 OPTIONS = (
     OptionSpec("model", "local model directory (default: the built-in tiny Qwen2, built offline)"),
+    OptionSpec("draft_model", "draft model directory for speculative decoding (default: the built-in draft)"),
     OptionSpec("device", "auto, npu, npu:N, cuda, cuda:N or cpu (default: auto)", "auto"),
     OptionSpec("dtype", "auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)", "auto"),
     OptionSpec("engine", "inference engine (default: transformers)", "transformers"),
@@ -59,6 +60,7 @@ class Settings:
     """What the user asked for, validated but not yet resolved against the machine."""
 
     model: str | None = None
+    draft_model: str | None = None
     device: DeviceSpec = DeviceSpec("auto", None)
     dtype: str = "auto"
     engine: str = "transformers"
@@ -83,6 +85,7 @@ class Settings:
             raise LLMSetupError(f"unknown engine {engine!r}: use one of {', '.join(engine_names())} (--llm-engine)")
         return cls(
             model=str(values["model"]) if values.get("model") else None,
+            draft_model=str(values["draft_model"]) if values.get("draft_model") else None,
             device=parse_device(str(values.get("device") or "auto")),
             dtype=dtype,
             engine=engine,

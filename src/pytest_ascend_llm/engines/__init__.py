@@ -7,6 +7,17 @@ from pytest_ascend_llm.engines.base import (
     GenerationResult,
     Prompt,
     SamplingParams,
+    SpeculativeConfig,
+    SpeculativeStats,
 )
 
-__all__ = ["DecodeState", "Engine", "EngineCapabilityError", "GenerationResult", "Prompt", "SamplingParams"]
+__all__ = [
+    "DecodeState",
+    "Engine",
+    "EngineCapabilityError",
+    "GenerationResult",
+    "Prompt",
+    "SamplingParams",
+    "SpeculativeConfig",
+    "SpeculativeStats",
+]

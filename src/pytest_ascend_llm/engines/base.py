@@ -37,6 +37,33 @@ class SamplingParams:
         return self.temperature == 0.0
 
 
+@dataclass(frozen=True)
+class SpeculativeConfig:
+    """Speculative decoding: ``method`` "draft" (a small draft model) or "ngram" (prompt lookup), proposing
+    up to ``num_tokens`` tokens per target verification step."""
+
+    method: str = "draft"
+    num_tokens: int = 4
+    max_ngram: int = 3
+
+
+@dataclass
+class SpeculativeStats:
+    """Counted during the real generation: target verification passes, draft tokens proposed/accepted."""
+
+    verify_steps: int = 0
+    proposed: int = 0
+    accepted: int = 0
+
+    def accept_length(self, output_tokens: int) -> float:
+        """Output tokens per target verification step (SGLang: completion_tokens / spec_verify_ct)."""
+        return output_tokens / self.verify_steps if self.verify_steps else float("nan")
+
+    @property
+    def acceptance_rate(self) -> float:
+        return self.accepted / self.proposed if self.proposed else float("nan")
+
+
 @dataclass
 class GenerationResult:
     """One sequence's output, counted by the engine, with token arrival times relative to its start."""
@@ -46,6 +73,8 @@ class GenerationResult:
     text: str
     chunks: list[TokenChunk] = field(default_factory=list)
     finish_reason: str = "length"
+    cached_tokens: int = 0  # prompt tokens served from a prefix cache (SGLang meta_info.cached_tokens)
+    speculative: SpeculativeStats | None = None
 
     @property
     def output_tokens(self) -> int:
@@ -86,8 +115,16 @@ class Engine(ABC):
     capabilities: ClassVar[frozenset[str]] = frozenset()
 
     @abstractmethod
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams) -> list[GenerationResult]:
-        """Generate for a batch of prompts (text or token ids); one result per prompt, in order."""
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        prefix_cache: object | None = None,
+        speculative: SpeculativeConfig | None = None,
+    ) -> list[GenerationResult]:
+        """Generate for a batch of prompts (text or token ids); one result per prompt, in order.
+        ``prefix_cache`` reuses a shared prefix's KV; ``speculative`` decodes with a draft or n-grams."""
 
     @abstractmethod
     def encode(self, text: str) -> list[int]:
@@ -96,6 +133,10 @@ class Engine(ABC):
     def format_chat(self, messages: Sequence[dict[str, str]]) -> Prompt:
         """A chat turn rendered with the model's template, ready for ``generate``."""
         raise EngineCapabilityError(f"the {self.name} engine cannot render chat messages")
+
+    def cache_prefix(self, prefix: Prompt) -> object:
+        """Compute a shared prefix's KV cache once; pass the handle to ``generate(prefix_cache=...)``."""
+        raise EngineCapabilityError(f"the {self.name} engine has no explicit prefix cache")
 
     def prefill(self, batch: Sequence[Sequence[int]]) -> DecodeState:
         """One synchronized forward pass over the batch, returning a state ready to decode."""

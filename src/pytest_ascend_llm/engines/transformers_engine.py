@@ -3,15 +3,25 @@ and the prefill / decode split the offline benchmarks need."""
 
 from __future__ import annotations
 
+import copy
 import gc
-import inspect
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
 import torch
 
-from pytest_ascend_llm.engines.base import DecodeState, Engine, GenerationResult, Prompt, SamplingParams
+from pytest_ascend_llm.engines.base import (
+    DecodeState,
+    Engine,
+    EngineCapabilityError,
+    GenerationResult,
+    Prompt,
+    SamplingParams,
+    SpeculativeConfig,
+)
+from pytest_ascend_llm.engines.hf_forward import greedy_forward
+from pytest_ascend_llm.engines.speculative import DraftModelProposer, NgramProposer, crop_cache, speculative_greedy
 from pytest_ascend_llm.engines.streaming import StepTimestamps
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.models.loading import LoadedModel
@@ -27,28 +37,34 @@ class TransformersDecodeState(DecodeState):
     next_tokens: torch.Tensor
     batch_size: int
     context_length: int
+    cached_tokens: int = 0  # prompt tokens whose KV came from a prefix cache
 
     def truncate(self, context_length: int) -> None:
-        surplus = self.context_length - context_length
-        if surplus > 0:
-            self.cache.crop(-surplus)  # a negative crop removes tokens in transformers 4 and 5 alike
+        crop_cache(self.cache, context_length)
         if self.attention_mask is not None:
             self.attention_mask = self.attention_mask[:, :context_length]
         self.context_length = context_length
 
 
+@dataclass
+class TransformersPrefix:
+    """A shared prefix's token ids and the KV cache computed for them once."""
+
+    token_ids: list[int]
+    cache: object
+
+
 class TransformersEngine(Engine):
     name = "transformers"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"prefill_decode"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"prefill_decode", "prefix_cache", "speculative"})
 
-    def __init__(self, loaded: LoadedModel) -> None:
+    def __init__(self, loaded: LoadedModel, draft_loader: Callable[[], object] | None = None) -> None:
         self.loaded = loaded
         self.model = loaded.model
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
-        # transformers 5 renamed the forward argument past_key_values to cache.
-        parameters = inspect.signature(self.model.forward).parameters
-        self._cache_argument = "cache" if "cache" in parameters else "past_key_values"
+        self._draft_loader = draft_loader
+        self._eos = self._eos_ids()
 
     def encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text)["input_ids"])
@@ -108,28 +124,97 @@ class TransformersEngine(Engine):
         return [self.encode(p) if isinstance(p, str) else list(p) for p in prompts]
 
     @torch.inference_mode()
-    def generate(self, prompts: Sequence[Prompt], params: SamplingParams, **generate_kwargs) -> list[GenerationResult]:
+    def generate(
+        self,
+        prompts: Sequence[Prompt],
+        params: SamplingParams,
+        *,
+        prefix_cache: TransformersPrefix | None = None,
+        speculative: SpeculativeConfig | None = None,
+        **generate_kwargs,
+    ) -> list[GenerationResult]:
         """Greedy decoding runs the engine's own prefill/decode loop (what a serving engine does, and
-        within 1 % of a bare loop); sampling and extra ``generate`` arguments (e.g. an assistant model)
-        go through transformers' ``generate`` with a timestamping streamer."""
+        within a few % of a bare loop); with a prefix cache or speculation each prompt runs alone.
+        Sampling and extra ``generate`` arguments go through transformers' ``generate``."""
         batch = self._prompt_ids(prompts)
+        if (prefix_cache is not None or speculative is not None) and not params.greedy:
+            raise EngineCapabilityError("prefix reuse and speculative decoding are implemented for greedy decoding")
+        if prefix_cache is not None or speculative is not None:
+            return [self._generate_one(ids, params, prefix_cache, speculative) for ids in batch]
         if params.greedy and not generate_kwargs:
-            new_tokens, steps = self._greedy_loop(batch, params)
+            new_tokens, steps, _ = self._greedy_loop(lambda: self._prefill(batch), params)
         else:
             new_tokens, steps = self._hf_generate(batch, params, generate_kwargs)
-        results = []
-        for prompt, generated in zip(batch, new_tokens):
-            ids, chunks, finish = self._split(generated, steps, params)
-            text = self.tokenizer.decode(ids, skip_special_tokens=True)
-            results.append(GenerationResult(len(prompt), ids, text, chunks, finish))
-        return results
+        return [self._result(prompt, generated, steps, params) for prompt, generated in zip(batch, new_tokens)]
 
-    def _greedy_loop(self, batch: list[list[int]], params: SamplingParams):
+    def _result(self, prompt: list[int], generated: list[int], steps, params: SamplingParams, **extra):
+        ids, chunks, finish = self._split(generated, steps, params)
+        text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        return GenerationResult(len(prompt), ids, text, chunks, finish, **extra)
+
+    def _generate_one(self, ids, params, prefix_cache, speculative) -> GenerationResult:
+        make_state = (
+            (lambda: self._prefill_after_prefix(ids, prefix_cache)) if prefix_cache else (lambda: self._prefill([ids]))
+        )
+        if speculative is None:
+            generated, steps, state = self._greedy_loop(make_state, params)
+            return self._result(ids, generated[0], steps, params, cached_tokens=state.cached_tokens)
+        start = self.device.now()
+        state = make_state()
+        first_time = self.device.now() - start
+        output, chunks, stats = speculative_greedy(
+            self.model,
+            ids,
+            state.cache,
+            int(state.next_tokens[0, 0]),
+            self._proposer(speculative),
+            speculative.num_tokens,
+            params.max_new_tokens,
+            stop=lambda out: (
+                None if params.ignore_eos else next((i for i, t in enumerate(out) if t in self._eos), None)
+            ),
+            now=self.device.now,
+            start=start,
+            first_time=first_time,
+        )
+        steps = [(chunk.time, chunk.count) for chunk in chunks]
+        return self._result(ids, output, steps, params, cached_tokens=state.cached_tokens, speculative=stats)
+
+    def _proposer(self, config: SpeculativeConfig):
+        if config.method == "ngram":
+            return NgramProposer(config.max_ngram)
+        if config.method == "draft":
+            if self._draft_loader is None:
+                raise EngineCapabilityError("no draft model: pass --llm-draft-model (the built-in model has one)")
+            return DraftModelProposer(self._draft_loader(), self.device.torch_device)
+        raise EngineCapabilityError(f"unknown speculative method {config.method!r}: use 'draft' or 'ngram'")
+
+    def cache_prefix(self, prefix: Prompt) -> TransformersPrefix:
+        """Prefill the shared prefix once into a DynamicCache; each request later reuses a copy of it."""
+        ids = self._prompt_ids([prefix])[0]
+        with torch.inference_mode():
+            state = self._prefill([ids])
+        return TransformersPrefix(ids, state.cache)
+
+    def _prefill_after_prefix(self, ids: list[int], prefix: TransformersPrefix) -> TransformersDecodeState:
+        """Reuse the longest common prefix (as a radix cache would), prefill only the rest."""
+        reused = 0
+        for mine, theirs in zip(ids[:-1], prefix.token_ids):  # at least one token must be computed
+            if mine != theirs:
+                break
+            reused += 1
+        cache = copy.deepcopy(prefix.cache)
+        crop_cache(cache, reused)
+        suffix = torch.tensor([ids[reused:]], device=self.device.torch_device)
+        next_tokens = greedy_forward(self.model, suffix, cache)
+        return TransformersDecodeState(cache, None, next_tokens, 1, len(ids), cached_tokens=reused)
+
+    def _greedy_loop(self, make_state: Callable[[], TransformersDecodeState], params: SamplingParams):
         """Per step: one forward pass, one synchronized timestamp; the EOS test only when it can stop us."""
-        eos = torch.tensor(sorted(self._eos_ids()), device=self.device.torch_device)
+        eos = torch.tensor(sorted(self._eos), device=self.device.torch_device)
         now = self.device.now
         start = now()
-        state = self._prefill(batch)
+        state = make_state()
         produced, steps = [state.next_tokens], [(now() - start, 1)]
         finished = torch.isin(state.next_tokens, eos)
         while len(produced) < params.max_new_tokens:
@@ -140,7 +225,7 @@ class TransformersEngine(Engine):
             steps.append((now() - start, 1))
             if not params.ignore_eos:
                 finished |= torch.isin(state.next_tokens, eos)
-        return torch.cat(produced, dim=-1).tolist(), steps
+        return torch.cat(produced, dim=-1).tolist(), steps, state
 
     def _hf_generate(self, batch: list[list[int]], params: SamplingParams, generate_kwargs: dict):
         input_ids, attention_mask = self._pad_left(batch)
@@ -163,11 +248,10 @@ class TransformersEngine(Engine):
         return self.model(input_ids=ids).logits[0].float()
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, cache: object) -> torch.Tensor:
-        kwargs = {self._cache_argument: cache}
-        if mask is not None:  # left padding: positions count only real tokens
-            kwargs |= {"attention_mask": mask, "position_ids": (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]}
-        output = self.model(input_ids=ids, use_cache=True, logits_to_keep=1, **kwargs)
-        return output.logits[:, -1, :].argmax(-1, keepdim=True)
+        if mask is None:
+            return greedy_forward(self.model, ids, cache)
+        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]  # left padding: count real tokens
+        return greedy_forward(self.model, ids, cache, attention_mask=mask, position_ids=positions)
 
     @torch.inference_mode()
     def prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
@@ -203,5 +287,5 @@ class TransformersEngine(Engine):
 
 
 def from_session(session) -> TransformersEngine:
-    """Registry factory: the engine over the session's (once-loaded) model."""
-    return TransformersEngine(session.loaded)
+    """Registry factory: the engine over the session's (once-loaded) model and, on demand, its draft."""
+    return TransformersEngine(session.loaded, draft_loader=lambda: session.draft_model)

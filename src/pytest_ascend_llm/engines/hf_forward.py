@@ -1,0 +1,19 @@
+"""One forward pass of a transformers causal LM with a KV cache, across transformers 4 and 5."""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+
+def cache_argument(model) -> str:
+    """transformers 5 renamed the forward argument past_key_values to cache."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+
+
+def greedy_forward(model, ids: torch.Tensor, cache: object, keep: int = 1, **kwargs) -> torch.Tensor:
+    """Greedy next tokens for the last ``keep`` positions; the cache grows by ids.shape[1] tokens."""
+    kwargs[cache_argument(model)] = cache
+    output = model(input_ids=ids, use_cache=True, logits_to_keep=keep, **kwargs)
+    return output.logits[:, -keep:, :].argmax(-1)

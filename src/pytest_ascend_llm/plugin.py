@@ -13,6 +13,7 @@ from pytest_ascend_llm.session import MARKER_KINDS, LLMSession
 from pytest_ascend_llm.settings import OPTIONS, Settings, collect_values
 
 SESSION_KEY = pytest.StashKey[LLMSession]()
+MODEL_FIXTURES = {"llm_engine", "llm_model", "llm_loaded", "llm_tokenizer", "llm_bench"}
 MARKERS = {
     "npu": "the Ascend device suite: runs on an NPU, or wherever --llm-device names a device; skips otherwise",
     "cuda": "needs a CUDA GPU (or a device named with --llm-device)",
@@ -69,6 +70,26 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         for marker in MARKER_KINDS:
             if item.get_closest_marker(marker) and not llm.runs_marker(marker):
                 item.add_marker(pytest.mark.skip(reason=llm.skip_reason(marker)))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item):
+    """Every test that touches the model runs under a memory monitor and reports its peak."""
+    llm = item.config.stash.get(SESSION_KEY, None)
+    if llm is None or not MODEL_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return (yield)
+    from pytest_ascend_llm.devices.monitor import MemoryMonitor
+
+    monitor = MemoryMonitor(llm.device)
+    try:
+        with monitor:
+            return (yield)
+    finally:
+        summary = monitor.report.summary()
+        item.user_properties.append(("memory", summary))
+        bench = getattr(item, "funcargs", {}).get("llm_bench")
+        if bench is not None:
+            bench.annotate(peak_memory_bytes=summary["peak_allocated_bytes"])
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
@@ -129,6 +150,14 @@ def llm_model(llm_loaded):
 def llm_tokenizer(llm_loaded):
     """The model's tokenizer (left padding, pad token set)."""
     return llm_loaded.tokenizer
+
+
+@pytest.fixture
+def llm_memory(llm_device):
+    """``with llm_memory() as monitor: ...`` samples device/host memory; ``monitor.report`` has the peaks."""
+    from pytest_ascend_llm.devices.monitor import MemoryMonitor
+
+    return lambda interval=0.01: MemoryMonitor(llm_device, interval)
 
 
 @pytest.fixture(scope="session")

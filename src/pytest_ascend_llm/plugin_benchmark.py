@@ -94,6 +94,13 @@ class LLMBench:
         self.record(case)
         return case
 
+    def annotate(self, **values: object) -> None:
+        """Add measurements taken around the case (e.g. its peak memory) to its saved metrics."""
+        case = self.llm.results.get(self.name)
+        if case is not None:
+            case.extra.update(values)
+            self.record(case)
+
     def record(self, case: CaseResult) -> None:
         """Store the case's flat metrics in the saved JSON and for the end-of-session table."""
         self.llm.results[case.name] = case

@@ -52,6 +52,15 @@ OPTIONS = (
     OptionSpec("warmup", "untimed warm-up rounds per benchmark case (default: 3 on an accelerator, 1 on CPU)"),
     OptionSpec("peak_bandwidth", "peak memory bandwidth in GB/s for the roofline (default: the device table)"),
     OptionSpec("device_specs", "JSON file of device peaks overriding the built-in table"),
+    OptionSpec(
+        "spec_tolerance",
+        "float16/bfloat16: fraction of speculative output that must match plain greedy before the first "
+        "divergence (float32 must match exactly; default 0.5)",
+    ),
+    OptionSpec(
+        "capacity_memory",
+        "device memory in GiB the capacity check plans for (default: all of an accelerator; 1 GiB on CPU)",
+    ),
 )
 
 
@@ -71,6 +80,8 @@ class Settings:
     warmup: int | None = None
     peak_bandwidth_gbps: float | None = None
     device_specs: str | None = None
+    spec_tolerance: float = 0.5
+    capacity_memory_gib: float | None = None
 
     @classmethod
     def from_values(cls, values: Mapping[str, str | bool | None]) -> Settings:
@@ -96,6 +107,8 @@ class Settings:
             warmup=_number(values, "warmup", int, minimum=0),
             peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, minimum=1e-9),
             device_specs=str(values["device_specs"]) if values.get("device_specs") else None,
+            spec_tolerance=_number(values, "spec_tolerance", float, minimum=0.0) or 0.5,
+            capacity_memory_gib=_number(values, "capacity_memory", float, minimum=1e-6),
         )
 
 

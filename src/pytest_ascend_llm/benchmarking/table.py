@@ -17,6 +17,10 @@ COLUMNS = (
     ("itl_p99", "ITL p99 ms", 1e3),
     ("mbu", "MBU", 1),
     ("speedup_vs_batch1", "×bs1", 1),
+    ("accept_length", "accept len", 1),
+    ("acceptance_rate", "accept rate", 1),
+    ("speedup", "speed-up", 1),
+    ("peak_memory_bytes", "peak MiB", 1 / 2**20),
 )
 
 

@@ -280,6 +280,25 @@ class TransformersEngine(Engine):
         state.context_length += 1
         return state
 
+    def allocate_kv(self, batch_size: int, context_length: int) -> TransformersDecodeState:
+        """A decode state whose KV cache holds ``context_length`` tokens per sequence (zeros), so a
+        capacity plan's cache can be put on the device and stepped without a long prefill."""
+        from transformers import DynamicCache
+
+        from pytest_ascend_llm.models.arithmetic import head_dim
+
+        config = self.model.config.to_dict()
+        kv_heads = int(config.get("num_key_value_heads") or config["num_attention_heads"])
+        shape = (batch_size, kv_heads, context_length, head_dim(config))
+        dtype, where = self.loaded.dtype, self.device.torch_device
+        cache = DynamicCache()
+        for layer in range(int(config["num_hidden_layers"])):
+            cache.update(
+                torch.zeros(shape, dtype=dtype, device=where), torch.zeros(shape, dtype=dtype, device=where), layer
+            )
+        next_tokens = torch.zeros((batch_size, 1), dtype=torch.long, device=where)
+        return TransformersDecodeState(cache, None, next_tokens, batch_size, context_length)
+
     def close(self) -> None:
         self.model = None
         gc.collect()

@@ -1,0 +1,1 @@
+"""Request workloads built offline from shipped text, deterministic for a seed."""

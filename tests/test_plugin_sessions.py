@@ -125,3 +125,22 @@ def test_secrets_in_the_environment_never_reach_the_report(pytester, monkeypatch
     result.assert_outcomes(passed=1)
     text = _output(result) + (pytester.path / "report.xml").read_text()
     assert "topsecret" not in text
+
+
+def test_out_of_memory_in_a_test_is_one_line_and_other_results_are_kept(pytester):
+    pytester.makepyfile(
+        test_oom="""
+import torch
+
+def test_fits(llm_engine, record_property):
+    record_property("measured", 1.0)
+
+def test_too_big(llm_engine, llm_device):
+    torch.empty(2**62, dtype=torch.uint8, device=llm_device.torch_device)  # the real allocator refuses
+"""
+    )
+    result = pytester.runpytest("--llm-device", "cpu", "--junitxml=report.xml")
+    result.assert_outcomes(passed=1, failed=1)
+    result.stdout.fnmatch_lines(["*out of memory on cpu (peak * GiB before the failure; *): lower the batch size*"])
+    assert "Traceback" not in result.stdout.str() and "torch.empty(" not in result.stdout.str()
+    assert 'name="measured" value="1.0"' in (pytester.path / "report.xml").read_text()

@@ -6,3 +6,21 @@ class LLMSetupError(Exception):
 
     def __init__(self, message: str) -> None:
         super().__init__(" ".join(message.split()))
+
+
+OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
+
+
+def is_out_of_memory(error: BaseException) -> bool:
+    """torch.OutOfMemoryError on CUDA/NPU, or the CPU allocator's RuntimeError."""
+    return type(error).__name__ == "OutOfMemoryError" or any(m in str(error).lower() for m in OOM_MARKERS)
+
+
+def out_of_memory_line(device: object, report: object, error: BaseException) -> str:
+    """One line: where memory ran out, the peak before it, and what to change."""
+    first = (str(error).strip().splitlines() or [type(error).__name__])[0][:200]
+    peak = getattr(report, "peak_allocated", 0) / 2**30
+    return (
+        f"out of memory on {device} (peak {peak:.2f} GiB before the failure; {first}): lower the batch size or "
+        "context, use a smaller dtype, or plan it with `pytest-ascend-llm plan`"
+    )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 
-from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.errors import LLMSetupError, is_out_of_memory, out_of_memory_line
 from pytest_ascend_llm.session import MARKER_KINDS, LLMSession
 from pytest_ascend_llm.settings import OPTIONS, Settings, collect_values
 
@@ -84,6 +84,10 @@ def pytest_runtest_call(item: pytest.Item):
     try:
         with monitor:
             return (yield)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        pytest.fail(out_of_memory_line(llm.device, monitor.report, error), pytrace=False)
     finally:
         summary = monitor.report.summary()
         item.user_properties.append(("memory", summary))

@@ -10,7 +10,7 @@ import psutil
 import torch
 
 from pytest_ascend_llm.devices.base import Device
-from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.errors import LLMSetupError, is_out_of_memory
 from pytest_ascend_llm.models.source import ModelSource
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
@@ -104,9 +104,9 @@ def load_causal_lm(source: ModelSource, device: Device, dtype: torch.dtype, trus
             device_map=str(device.torch_device) if device.is_accelerator else None,
             trust_remote_code=trust_remote_code,
         )
-    except torch.OutOfMemoryError as error:
-        raise LLMSetupError(_oom_message(source, device, dtype, error)) from None
     except (OSError, ValueError, RuntimeError) as error:
+        if is_out_of_memory(error):
+            raise LLMSetupError(_oom_message(source, device, dtype, error)) from None
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         hint = " (pass --llm-trust-remote-code if you trust its code)" if "trust_remote_code" in detail else ""
         raise LLMSetupError(f"cannot load model {source.path}: {detail}{hint}") from None

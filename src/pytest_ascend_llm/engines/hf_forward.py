@@ -3,13 +3,20 @@
 from __future__ import annotations
 
 import inspect
+from functools import cache
 
 import torch
 
 
+@cache
+def _cache_argument_of(model_class: type) -> str:
+    return "cache" if "cache" in inspect.signature(model_class.forward).parameters else "past_key_values"
+
+
 def cache_argument(model) -> str:
-    """transformers 5 renamed the forward argument past_key_values to cache."""
-    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+    """transformers 5 renamed the forward argument past_key_values to cache (looked up once per class:
+    this runs on every decode step)."""
+    return _cache_argument_of(type(model))
 
 
 def greedy_forward(model, ids: torch.Tensor, cache: object, keep: int = 1, **kwargs) -> torch.Tensor:

@@ -98,6 +98,14 @@ def pytest_runtest_call(item: pytest.Item):
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     llm = config.stash.get(SESSION_KEY, None)
+    if llm is not None and llm.capacity_plan is not None:
+        from pytest_ascend_llm.planning.launch import sglang_command, shell_line
+
+        terminalreporter.section("ascend-llm capacity plan for this device")
+        for line in llm.capacity_plan.summary_lines():
+            terminalreporter.write_line(line)
+        command = sglang_command(llm.capacity_plan, str(llm.source.path), device=llm.device.kind)
+        terminalreporter.write_line("SGLang: " + shell_line(command))
     if llm is not None and llm.load_count:
         loaded = llm.loaded
         terminalreporter.write_line(

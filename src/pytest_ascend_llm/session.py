@@ -30,6 +30,7 @@ class LLMSession:
         self._loaded = None
         self._engine: Engine | None = None
         self.results: dict[str, CaseResult] = {}
+        self.capacity_plan = None  # set by the capacity check, shown in the session report
 
     def open(self) -> LLMSession:
         """Resolve the device and check the model directory now, so bad input fails before any test."""

@@ -79,10 +79,28 @@ def test_memory_monitor_samples_in_the_background(cpu_session):
 
 def test_keyword_groups_select_the_advanced_cases(pytester):
     counts = {}
-    for keyword in ("prefix", "speculative", "memory"):
+    for keyword in ("prefix", "speculative", "memory", "capacity"):
         result = pytester.runpytest("--pyargs", "pytest_ascend_llm.suite", "--co", "-q", "-k", keyword)
         counts[keyword] = sum(1 for line in result.outlines if "::" in line and keyword in line.lower())
     assert counts["prefix"] >= 9 and counts["speculative"] >= 5 and counts["memory"] >= 3, counts
+    assert counts["capacity"] == 2, counts
+
+
+def test_capacity_refusal_loads_nothing_and_the_plan_runs_on_cpu(pytester):
+    refused = pytester.runpytest(
+        "--pyargs", "pytest_ascend_llm.suite", "-k", "capacity and refused", "--llm-device", "cpu"
+    )
+    refused.assert_outcomes(passed=1, deselected=refused.parseoutcomes()["deselected"])
+    assert "loaded 1 time" not in refused.stdout.str()
+    runs = pytester.runpytest("--pyargs", "pytest_ascend_llm.suite", "-k", "capacity", "--llm-device", "cpu")
+    runs.assert_outcomes(passed=2, deselected=runs.parseoutcomes()["deselected"])
+    runs.stdout.fnmatch_lines(
+        [
+            "*ascend-llm capacity plan for this device*",
+            "*context 2048: at most * concurrent full-length sequences*",
+            "SGLang: python -m sglang.launch_server --model-path * --max-running-requests * --host 127.0.0.1 *",
+        ]
+    )
 
 
 def test_advanced_cases_pass_on_cpu_and_report_memory(pytester):

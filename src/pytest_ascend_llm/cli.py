@@ -1,0 +1,125 @@
+"""``pytest-ascend-llm plan``: will this model fit this card, and the SGLang command that deploys it.
+
+Every user mistake ends as ``error: <one line>`` and exit status 2, never a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import sys
+from pathlib import Path
+
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.hardware import lookup
+from pytest_ascend_llm.planning.capacity import DTYPE_BYTES, check_concurrency, plan_capacity
+from pytest_ascend_llm.planning.launch import sglang_command, shell_line, transformers_settings
+
+DESCRIPTION = "Will a model fit a card, and the SGLang command that deploys it."
+UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12}
+UNITS.update({"kib": 2**10, "mib": 2**20, "gib": 2**30, "tib": 2**40})
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that raises instead of exiting, so main() reports every mistake the same way."""
+
+    def error(self, message: str):
+        raise LLMSetupError(f"{message} (see {self.prog} --help)")
+
+
+def parse_memory(text: str) -> int:
+    """Bytes from "64GB" (decimal), "32GiB" (binary), "80e9" or a plain byte count."""
+    match = re.fullmatch(r"\s*([0-9.]+(?:e[0-9]+)?)\s*([a-z]*)\s*", text.lower())
+    if not match or match.group(2) not in UNITS:
+        raise LLMSetupError(f"device memory {text!r} is not a size: write 64GB, 32GiB, 80e9 or a byte count")
+    try:
+        return int(float(match.group(1)) * UNITS[match.group(2)])
+    except ValueError:
+        raise LLMSetupError(f"device memory {text!r} is not a size: write 64GB, 32GiB, 80e9 or a byte count") from None
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="pytest-ascend-llm", description=DESCRIPTION, allow_abbrev=False)
+    commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    plan = commands.add_parser("plan", help="capacity plan and SGLang launch command", allow_abbrev=False)
+    plan.add_argument("--model", metavar="DIR", help="folder holding config.json (default: the built-in model)")
+    plan.add_argument("--dtype", default="bfloat16", choices=sorted(DTYPE_BYTES))
+    memory = plan.add_mutually_exclusive_group(required=True)
+    memory.add_argument("--device-memory", type=parse_memory, help="per device: 64GB, 32GiB, 80e9 or bytes")
+    memory.add_argument("--device-name", help="looked up in the device table, e.g. Ascend910B2")
+    plan.add_argument("--device", choices=("npu", "cuda"), help="SGLang device (default: from the name, else npu)")
+    plan.add_argument("--tp", type=int, default=1, help="tensor parallel size")
+    plan.add_argument("--context-length", type=int, help="default: the model's max_position_embeddings")
+    plan.add_argument("--mem-fraction-static", type=float, default=0.9)
+    plan.add_argument("--concurrency", type=int, help="refuse the plan unless this many full sequences fit")
+    plan.add_argument("--host", default="127.0.0.1")
+    plan.add_argument("--port", type=int, default=30000)
+    plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    return parser
+
+
+def _read_model(directory: str | None) -> tuple[dict, str, str]:
+    """(config, model id, path) from a folder's config.json, or the built-in model."""
+    if directory is None:
+        from pytest_ascend_llm.models.source import inspect_model_dir
+
+        source = inspect_model_dir(None)
+        return source.config, source.model_id, str(source.path)
+    path = Path(directory).expanduser()
+    config_file = path / "config.json"
+    if not config_file.is_file():
+        raise LLMSetupError(f"{config_file} does not exist: pass --model the folder holding the model's config.json")
+    try:
+        return json.loads(config_file.read_text()), path.name, str(path)
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise LLMSetupError(f"{config_file} is not valid JSON ({error}): re-download the model") from None
+
+
+def _device_memory(args: argparse.Namespace) -> tuple[int, str]:
+    """Bytes per device and the SGLang device the card implies."""
+    if args.device_name is None:
+        return args.device_memory, args.device or "npu"
+    sheet = lookup(args.device_name)
+    if sheet is None or not sheet.memory_bytes:
+        raise LLMSetupError(f"device {args.device_name!r} is not in the device table: pass --device-memory instead")
+    return sheet.memory_bytes, args.device or ("cuda" if sheet.name.startswith("NVIDIA") else "npu")
+
+
+def _plan(args: argparse.Namespace) -> int:
+    config, model_id, model_path = _read_model(args.model)
+    memory, device = _device_memory(args)
+    plan = plan_capacity(
+        config, args.dtype, memory, args.tp, args.context_length, args.mem_fraction_static, model_id=model_id
+    )
+    if args.concurrency is not None:
+        check_concurrency(plan, args.concurrency)
+    argv = sglang_command(plan, model_path, host=args.host, port=args.port, device=device)
+    if args.json:
+        document = {
+            "plan": plan.to_dict(),
+            "sglang": {"argv": argv, "command": shell_line(argv)},
+            "transformers": transformers_settings(plan, model_path, device),
+        }
+        print(json.dumps(document, indent=2))
+        return 0
+    print("\n".join(plan.summary_lines()))
+    print("SGLang:")
+    print(shell_line(argv))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit status instead of raising."""
+    try:
+        args = _parser().parse_args(argv)
+        return _plan(args)
+    except LLMSetupError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except SystemExit as leave:  # --help
+        return leave.code if isinstance(leave.code, int) else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

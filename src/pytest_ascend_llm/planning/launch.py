@@ -18,6 +18,8 @@ def sglang_command(
     argv = ["python", "-m", "sglang.launch_server", "--model-path", str(model_path)]
     if device == "npu":
         argv += ["--device", "npu", "--attention-backend", "ascend"]
+    elif device != "cuda":  # SGLang defaults to CUDA; any other device is named
+        argv += ["--device", device]
     argv += [
         "--tp-size", str(plan.tp_size),
         "--mem-fraction-static", f"{plan.mem_fraction_static:g}",

@@ -40,7 +40,7 @@ def test_memory_kv_cache_grows_as_the_arithmetic_predicts(llm_engine, llm_sessio
 
 def test_memory_monitor_peak_sees_a_freed_spike(llm_engine, llm_device, llm_memory, record_property):
     """A 64 MiB block allocated and freed between samples must still show in the peak: the peak comes
-    from the allocator's counter (or the kernel's high-water mark on CPU), not only from the samples."""
+    from the allocator's counter (the kernel's RSS high-water mark on CPU), not only from the samples."""
     spike = 64 * 2**20
     with llm_memory(interval=0.5) as monitor:
         llm_engine.generate(["The capital of China is"] * 4, SamplingParams(max_new_tokens=16, ignore_eos=True))
@@ -48,10 +48,14 @@ def test_memory_monitor_peak_sees_a_freed_spike(llm_engine, llm_device, llm_memo
         before_spike = llm_device.memory_allocated()
         block = torch.ones(spike // 4, device=llm_device.torch_device)
         block += 1
+        llm_device.synchronize()
+        during_spike = llm_device.memory_allocated()
         del block
     report = monitor.report
     record_property("memory", report.summary())
     assert len(report.timeline) >= 2
+    if during_spike - before_spike < 0.9 * spike:
+        pytest.skip("the host allocator served the block from pages already resident: RSS cannot show it")
     assert report.peak_allocated - before_spike >= 0.9 * spike, (
         f"the monitor's peak is {(report.peak_allocated - before_spike) / 2**20:.1f} MiB above the memory before a "
         "64 MiB allocation: the peak counter was not reset or is not read back"

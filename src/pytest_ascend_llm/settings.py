@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
 from pytest_ascend_llm.errors import LLMSetupError
 
-DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")
+DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")  # models.loading.DTYPES maps the last three
 TRUE_WORDS = ("1", "true", "yes", "on")
 
 

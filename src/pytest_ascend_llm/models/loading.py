@@ -14,20 +14,11 @@ from pytest_ascend_llm.errors import LLMSetupError, is_out_of_memory
 from pytest_ascend_llm.models.source import ModelSource
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
-DTYPE_CHOICES = ("auto", *DTYPES)
-
-
-def parse_dtype(name: str) -> str:
-    """Validate a dtype name early; raises LLMSetupError naming the accepted values."""
-    cleaned = name.strip().lower()
-    if cleaned not in DTYPE_CHOICES:
-        raise LLMSetupError(f"unknown dtype {name!r}: use one of {', '.join(DTYPE_CHOICES)} (--llm-dtype)")
-    return cleaned
 
 
 def resolve_dtype(name: str, device: Device, config: dict) -> torch.dtype:
-    """auto: the model's own dtype on an accelerator, float32 on CPU (half precision is slow there)."""
-    name = parse_dtype(name)
+    """auto: the model's own dtype on an accelerator, float32 on CPU (half precision is slow there).
+    Names were validated by Settings.from_values."""
     if name != "auto":
         return DTYPES[name]
     if not device.is_accelerator:

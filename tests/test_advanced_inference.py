@@ -123,3 +123,15 @@ def test_advanced_cases_pass_on_cpu_and_report_memory(pytester):
     assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 15, outcomes
     result.stdout.fnmatch_lines(["*test_perf_speculative_decoding[[]draft[]]*", "*test_perf_prefix_cache_ttft*"])
     assert 'name="memory"' in (pytester.path / "report.xml").read_text()
+
+
+def test_benchmark_cases_run_from_python_without_pytest_benchmark(cpu_session):
+    from pytest_ascend_llm.benchmarking.results import generation_tokens
+    from pytest_ascend_llm.benchmarking.rounds import run_rounds
+
+    engine = cpu_session.engine
+    params = SamplingParams(max_new_tokens=8, ignore_eos=True)
+    case = run_rounds("generate", lambda: engine.generate([PROMPT], params), generation_tokens, cpu_session.device, 4)
+    metrics = case.metrics()
+    assert metrics["rounds"] == 4 and case.tokens_per_round == [8] * 4 and len(case.requests) == 4
+    assert metrics["p50"] <= metrics["p95"] <= metrics["p99"] and metrics["ttft_p95"] > 0

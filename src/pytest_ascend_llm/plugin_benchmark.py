@@ -11,8 +11,8 @@ import pytest
 
 from pytest_ascend_llm.benchmarking.gate import GateRule, find_regressions, parse_rule
 from pytest_ascend_llm.benchmarking.results import CaseResult
+from pytest_ascend_llm.benchmarking.rounds import RoundLog
 from pytest_ascend_llm.benchmarking.table import latency_table, regression_table
-from pytest_ascend_llm.engines.base import GenerationResult
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.plugin import SESSION_KEY
 from pytest_ascend_llm.session import LLMSession
@@ -73,24 +73,9 @@ class LLMBench:
     ) -> CaseResult:
         """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
         each round; ``tokens`` counts what a round produced, as the engine counted it."""
-        rounds: list[tuple[int, list]] = []  # (tokens, generation results); outputs such as KV caches are dropped
-        device = self.llm.device
-
-        def one_round():
-            output = work()
-            device.synchronize()
-            results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
-            rounds.append((tokens(output), results))
-
-        self.benchmark.pedantic(one_round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
-        timed = rounds[-self.rounds :]
-        case = CaseResult(
-            name=self.name,
-            round_seconds=list(self.benchmark.stats.stats.data),
-            tokens_per_round=[count for count, _ in timed],
-            requests=[r for _, results in timed for r in results],
-            extra=dict(extra or {}),
-        )
+        log = RoundLog(work, tokens, self.llm.device)
+        self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
+        case = log.case(self.name, self.benchmark.stats.stats.data, extra)
         self.record(case)
         return case
 

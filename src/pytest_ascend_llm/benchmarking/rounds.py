@@ -1,0 +1,65 @@
+"""Timed rounds as plain Python: each round ends with a device synchronize, outputs such as KV caches
+are dropped at once, and only token counts and generation traces are kept.
+
+``run_rounds`` times rounds itself (no pytest needed); the pytest layer hands ``RoundLog.round`` to
+pytest-benchmark's ``pedantic`` instead, so both paths record rounds the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from pytest_ascend_llm.benchmarking.results import CaseResult
+from pytest_ascend_llm.devices.base import Device
+from pytest_ascend_llm.engines.base import GenerationResult
+
+
+@dataclass
+class RoundLog:
+    """What each round produced: engine-counted tokens and the generation results (for TTFT/TPOT/ITL)."""
+
+    work: Callable[[], object]
+    tokens: Callable[[object], int]
+    device: Device
+    rounds: list[tuple[int, list[GenerationResult]]] = field(default_factory=list)
+
+    def round(self) -> None:
+        output = self.work()
+        self.device.synchronize()
+        results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
+        self.rounds.append((self.tokens(output), results))
+
+    def case(self, name: str, round_seconds: list[float], extra: dict | None = None) -> CaseResult:
+        """The last len(round_seconds) rounds (warm-up rounds come first and are left out)."""
+        timed = self.rounds[-len(round_seconds) :]
+        return CaseResult(
+            name=name,
+            round_seconds=list(round_seconds),
+            tokens_per_round=[count for count, _ in timed],
+            requests=[r for _, results in timed for r in results],
+            extra=dict(extra or {}),
+        )
+
+
+def run_rounds(
+    name: str,
+    work: Callable[[], object],
+    tokens: Callable[[object], int],
+    device: Device,
+    rounds: int = 5,
+    warmup: int = 1,
+    setup: Callable[[], None] | None = None,
+    extra: dict | None = None,
+) -> CaseResult:
+    """Benchmark a case without pytest: ``setup`` runs untimed before each round."""
+    log = RoundLog(work, tokens, device)
+    seconds: list[float] = []
+    for index in range(warmup + rounds):
+        if setup is not None:
+            setup()
+        start = device.now()
+        log.round()
+        if index >= warmup:
+            seconds.append(device.now() - start)
+    return log.case(name, seconds, extra)

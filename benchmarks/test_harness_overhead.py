@@ -13,6 +13,7 @@ import time
 import torch
 
 from pytest_ascend_llm.engines import SamplingParams
+from pytest_ascend_llm.engines.hf_forward import cache_argument
 
 NEW_TOKENS = 64
 ROUNDS = 15
@@ -23,12 +24,13 @@ def bare_greedy_loop(model, input_ids: torch.Tensor, new_tokens: int) -> list[in
     """The loop a user would write by hand: prefill, then one forward pass per token with a KV cache."""
     from transformers import DynamicCache
 
-    cache = DynamicCache()
-    output = model(input_ids=input_ids, past_key_values=cache, use_cache=True)
+    # The argument's current name (cache in transformers 5), so the loop pays no deprecation shim.
+    cache = {cache_argument(model): DynamicCache()}
+    output = model(input_ids=input_ids, use_cache=True, **cache)
     token = output.logits[:, -1:].argmax(-1)
     tokens = [int(token)]
     for _ in range(new_tokens - 1):
-        output = model(input_ids=token, past_key_values=cache, use_cache=True)
+        output = model(input_ids=token, use_cache=True, **cache)
         token = output.logits[:, -1:].argmax(-1)
         tokens.append(int(token))
     return tokens

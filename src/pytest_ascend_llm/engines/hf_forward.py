@@ -24,3 +24,10 @@ def greedy_forward(model, ids: torch.Tensor, cache: object, keep: int = 1, **kwa
     kwargs[cache_argument(model)] = cache
     output = model(input_ids=ids, use_cache=True, logits_to_keep=keep, **kwargs)
     return output.logits[:, -keep:, :].argmax(-1)
+
+
+def crop_cache(cache, length: int) -> None:
+    """Keep the first ``length`` tokens of a transformers cache."""
+    surplus = cache.get_seq_length() - length
+    if surplus > 0:
+        cache.crop(-surplus)  # negative: remove tokens, in transformers 4 and 5 alike

@@ -9,14 +9,8 @@ from collections.abc import Callable
 import torch
 
 from pytest_ascend_llm.engines.base import SpeculativeStats
-from pytest_ascend_llm.engines.hf_forward import greedy_forward
+from pytest_ascend_llm.engines.hf_forward import crop_cache, greedy_forward
 from pytest_ascend_llm.metrics.timing import TokenChunk
-
-
-def crop_cache(cache, length: int) -> None:
-    surplus = cache.get_seq_length() - length
-    if surplus > 0:
-        cache.crop(-surplus)  # negative: remove tokens, in transformers 4 and 5 alike
 
 
 class DraftModelProposer:

@@ -20,8 +20,8 @@ from pytest_ascend_llm.engines.base import (
     SamplingParams,
     SpeculativeConfig,
 )
-from pytest_ascend_llm.engines.hf_forward import greedy_forward
-from pytest_ascend_llm.engines.speculative import DraftModelProposer, NgramProposer, crop_cache, speculative_greedy
+from pytest_ascend_llm.engines.hf_forward import crop_cache, greedy_forward
+from pytest_ascend_llm.engines.speculative import DraftModelProposer, NgramProposer, speculative_greedy
 from pytest_ascend_llm.engines.streaming import StepTimestamps
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.models.loading import LoadedModel

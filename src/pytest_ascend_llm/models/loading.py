@@ -49,9 +49,13 @@ class LoadedModel:
         return sum(p.numel() for p in self.model.parameters())
 
     @property
+    def dtype_bytes(self) -> int:
+        return self.dtype.itemsize
+
+    @property
     def expected_weight_bytes(self) -> int:
         """parameters × bytes per element of the requested dtype."""
-        return self.parameter_count * torch.empty((), dtype=self.dtype).element_size()
+        return self.parameter_count * self.dtype_bytes
 
     def held_weight_bytes(self) -> int:
         """Bytes of the storages actually behind the parameters (shared storages counted once)."""
@@ -73,7 +77,7 @@ def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
     return tokenizer
 
 
-def _oom_message(source: ModelSource, device: Device, dtype: torch.dtype, error: BaseException) -> str:
+def _oom_message(source: ModelSource, device: Device, dtype: torch.dtype) -> str:
     need = sum(f.stat().st_size for f in source.weight_files)
     return (
         f"out of memory loading {source.model_id} in {dtype_name(dtype)} on {device} "
@@ -97,7 +101,7 @@ def load_causal_lm(source: ModelSource, device: Device, dtype: torch.dtype, trus
         )
     except (OSError, ValueError, RuntimeError) as error:
         if is_out_of_memory(error):
-            raise LLMSetupError(_oom_message(source, device, dtype, error)) from None
+            raise LLMSetupError(_oom_message(source, device, dtype)) from None
         detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         hint = " (pass --llm-trust-remote-code if you trust its code)" if "trust_remote_code" in detail else ""
         raise LLMSetupError(f"cannot load model {source.path}: {detail}{hint}") from None

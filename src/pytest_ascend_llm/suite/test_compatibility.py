@@ -74,7 +74,7 @@ def test_memory_weights_match_parameters_times_dtype(llm_loaded, record_property
 def test_memory_weights_plus_kv_cache_fit(llm_loaded, llm_device, record_property):
     config = llm_loaded.source.config
     tokens = min(MIN_KV_TOKENS, llm_loaded.source.max_positions)
-    kv = kv_bytes_per_token(config, torch.empty((), dtype=llm_loaded.dtype).element_size()) * tokens
+    kv = kv_bytes_per_token(config, llm_loaded.dtype_bytes) * tokens
     usable = int(llm_device.total_memory() * USABLE_MEMORY_FRACTION)
     record_property("kv_bytes_min_cache", kv)
     record_property("device_usable_bytes", usable)

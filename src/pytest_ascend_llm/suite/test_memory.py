@@ -19,7 +19,7 @@ KV_BATCH = 4
 
 def test_memory_kv_cache_grows_as_the_arithmetic_predicts(llm_engine, llm_session, llm_loaded, record_property):
     longest = min(4096, llm_session.source.max_positions)
-    predicted = kv_bytes_per_token(llm_session.source.config, torch.empty((), dtype=llm_loaded.dtype).element_size())
+    predicted = kv_bytes_per_token(llm_session.source.config, llm_loaded.dtype_bytes)
     growth = measure_kv_growth(
         llm_engine.prefill,
         lambda n: prompt_of_length(llm_engine.encode, n),

@@ -4,7 +4,6 @@ and compare the tails. Node and parameter ids are stable so saved runs line up i
 from __future__ import annotations
 
 import pytest
-import torch
 
 from pytest_ascend_llm.benchmarking.results import generation_tokens
 from pytest_ascend_llm.engines import SamplingParams
@@ -63,7 +62,7 @@ def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, batch,
         extra={"batch_size": batch, "context_tokens": context},
     )
     assert state.context_length == context + 1, "the KV cache grew across rounds"
-    dtype_bytes = torch.empty((), dtype=llm_loaded.dtype).element_size()
+    dtype_bytes = llm_loaded.dtype_bytes
     embedding = llm_loaded.model.get_input_embeddings().weight.numel() * dtype_bytes
     kv_per_token = kv_bytes_per_token(llm_session.source.config, dtype_bytes)
     step = case.metrics()["p50"]

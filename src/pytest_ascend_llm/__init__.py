@@ -1,14 +1,11 @@
 """pytest-ascend-llm: LLM deployment checks for Ascend NPUs, usable from Python and from pytest.
 
-Where torch_npu is installed, importing this package first imports torch the safe way: on a box
-without CANN a plain ``import torch`` raises, so it must happen here, before any submodule's.
+Importing the package imports nothing heavy: pytest loads it in every run of every project where it
+is installed. torch arrives through ``pytest_ascend_llm.torch_backend`` (safe where torch_npu lacks
+CANN) only when a module that computes something is imported.
 """
 
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.torch_backend import NpuBackendStatus, prepare_torch, torch_npu_installed
 
-if torch_npu_installed():
-    prepare_torch()
-
-__all__ = ["LLMSetupError", "NpuBackendStatus", "prepare_torch"]
+__all__ = ["LLMSetupError"]
 __version__ = "0.1.0"

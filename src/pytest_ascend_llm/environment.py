@@ -104,6 +104,9 @@ class EnvironmentInfo:
     dtype: str | None = None
     engine: str | None = None
     npu_problem: str | None = None
+    usable_cores: int | None = None
+    torch_threads: int | None = None
+    load_average_1m: float | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -113,6 +116,14 @@ class EnvironmentInfo:
     def stack_summary(self) -> str:
         """One line for a report header: 'torch 2.5.1, torch_npu -, CANN 8.0.RC2, ...'."""
         return ", ".join(f"{STACK_FIELDS[name]} {getattr(self, name) or '-'}" for name in SUMMARY_FIELDS)
+
+    def host_summary(self) -> str:
+        """The host conditions timings rest on: torch's CPU threads, usable cores, load when captured."""
+        load = "-" if self.load_average_1m is None else f"{self.load_average_1m:.2f}"
+        return (
+            f"{self.cpu_model}, torch threads {self.torch_threads} of {self.usable_cores} usable cores "
+            f"(--llm-cpu-threads), 1-min load average {load}"
+        )
 
     def differences(self, other: dict[str, Any]) -> list[str]:
         """'CANN 8.0.RC2 → 8.1.RC1' for each stack field that differs from a saved run's to_dict()."""
@@ -157,7 +168,7 @@ def model_fingerprint(model_dir: Path) -> str:
 def _torch_and_cann() -> tuple[str, str | None]:
     """torch's version and the CANN version torch itself reports (None where it cannot say)."""
     status = prepare_torch()
-    import torch
+    from pytest_ascend_llm.torch_backend import torch
 
     cann = getattr(torch.version, "cann", None) or None
     if cann is None and status.loaded:
@@ -207,6 +218,13 @@ def _fingerprint_or_none(model_dir: Path | None) -> str | None:
         return None
 
 
+def _load_average() -> float | None:
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):
+        return None
+
+
 def capture_environment(
     device: Device | None = None,
     model_dir: Path | None = None,
@@ -215,7 +233,8 @@ def capture_environment(
     engine: str | None = None,
 ) -> EnvironmentInfo:
     """Everything a reader of a saved run needs to know which machine and stack produced it."""
-    from pytest_ascend_llm.devices.cpu import cpu_model_name
+    from pytest_ascend_llm.devices.cpu import cpu_model_name, usable_cores
+    from pytest_ascend_llm.torch_backend import torch
 
     status = prepare_torch()
     torch_version, cann = _torch_and_cann()
@@ -241,6 +260,9 @@ def capture_environment(
         dtype=dtype,
         engine=engine,
         npu_problem=status.problem,
+        usable_cores=usable_cores(),
+        torch_threads=torch.get_num_threads(),
+        load_average_1m=_load_average(),
         env={name: redact_secrets(os.environ[name]) for name in RECORDED_VARIABLES if name in os.environ},
     )
     if device is not None:

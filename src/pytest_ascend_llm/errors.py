@@ -8,6 +8,13 @@ class LLMSetupError(Exception):
         super().__init__(" ".join(message.split()))
 
 
+class ModelLoadFailedEarlier(LLMSetupError):
+    """The session's model failed to load once already; later tests are not run against it."""
+
+    def __init__(self, first_error: str) -> None:
+        super().__init__(f"not run: the model failed to load earlier in this session ({first_error})")
+
+
 OOM_MARKERS = ("out of memory", "can't allocate memory", "cannot allocate memory")
 
 

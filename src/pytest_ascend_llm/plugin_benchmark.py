@@ -1,25 +1,31 @@
 """pytest glue for the performance cases: the ``llm_bench`` fixture over pytest-benchmark, the stack in
-``machine_info``, a one-line stack diff on compare, the tail-latency gate and the percentile table."""
+``machine_info``, a one-line stack diff on compare, the tail-latency gate and the percentile table.
+
+Ordinary pytest-benchmark users see no change: everything here acts only once an LLM session is awake
+(or when the compared run was saved by one), and nothing heavy is imported before that.
+"""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_ascend_llm.benchmarking.gate import GateRule, find_regressions, parse_rule
-from pytest_ascend_llm.benchmarking.results import CaseResult
-from pytest_ascend_llm.benchmarking.rounds import RoundLog
-from pytest_ascend_llm.benchmarking.table import latency_table, regression_table
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.plugin import SESSION_KEY
-from pytest_ascend_llm.session import LLMSession
+from pytest_ascend_llm.plugin import active_session, awaken
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.benchmarking.results import CaseResult
+    from pytest_ascend_llm.session import LLMSession
 
 RULES_KEY = pytest.StashKey[list[GateRule]]()
 REGRESSIONS_KEY = pytest.StashKey[list]()
 GENERIC_WARNING = "Benchmark machine_info is different"
+COMPACT_COLUMNS = ["min", "median", "max", "rounds"]  # our own table has the percentiles
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -53,16 +59,19 @@ def stable_name(item: pytest.Item) -> str:
 
 
 class LLMBench:
-    """Runs one case through pytest-benchmark with device-synchronized rounds and records tail metrics."""
+    """Runs one case through pytest-benchmark with device-synchronized rounds and records tail metrics.
+
+    With benchmarking off (``--benchmark-disable``, or under xdist where pytest-benchmark switches
+    itself off) a case runs once, untimed by pytest-benchmark, as a correctness check: its assertions
+    still run, and it reports no latency figures."""
 
     def __init__(self, benchmark, llm: LLMSession, name: str) -> None:
         self.benchmark = benchmark
         self.llm = llm
         self.name = name
         benchmark.fullname = name
-        accelerator = llm.device.is_accelerator
-        self.rounds = llm.settings.rounds or (20 if accelerator else 5)
-        self.warmup = llm.settings.warmup if llm.settings.warmup is not None else (3 if accelerator else 1)
+        self.rounds, self.warmup = llm.bench_rounds()
+        self.disabled = bool(getattr(benchmark, "disabled", False))
 
     def __call__(
         self,
@@ -73,6 +82,12 @@ class LLMBench:
     ) -> CaseResult:
         """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
         each round; ``tokens`` counts what a round produced, as the engine counted it."""
+        from pytest_ascend_llm.benchmarking.rounds import RoundLog, run_rounds
+
+        if self.disabled:
+            case = run_rounds(self.name, work, tokens, self.llm.device, rounds=1, warmup=0, setup=setup, extra=extra)
+            self.llm.unbenchmarked.append(self.name)
+            return case
         log = RoundLog(work, tokens, self.llm.device)
         self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
         case = log.case(self.name, self.benchmark.stats.stats.data, extra)
@@ -88,6 +103,8 @@ class LLMBench:
 
     def record(self, case: CaseResult) -> None:
         """Store the case's flat metrics in the saved JSON and for the end-of-session table."""
+        if self.disabled:
+            return
         self.llm.results[case.name] = case
         self.benchmark.extra_info["llm"] = case.metrics()
 
@@ -98,19 +115,27 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
     return LLMBench(benchmark, llm_session, stable_name(request.node))
 
 
-def _llm(config: pytest.Config) -> LLMSession | None:
-    llm = config.stash.get(SESSION_KEY, None)
-    if llm is not None:
-        try:
-            llm.open()
-        except LLMSetupError as error:
-            raise pytest.UsageError(str(error)) from None
-    return llm
+@pytest.fixture(scope="session")
+def llm_measured_bandwidth(llm_session: LLMSession) -> float:
+    """The device's achieved copy bandwidth (bytes/s), measured once, in fixture setup: outside any
+    test's memory monitor, so no case's peak memory includes the measurement's buffers."""
+    return llm_session.measured_bandwidth
+
+
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    llm = active_session(config)
+    if llm is None or not config.pluginmanager.hasplugin("benchmark"):
+        return []
+    rounds, warmup = llm.bench_rounds()
+    return [
+        f"ascend-llm benchmark: {rounds} timed + {warmup} warm-up rounds per llm_bench case (--llm-rounds, "
+        "--llm-warmup); pytest-benchmark's min_rounds/warmup defaults above do not apply to them"
+    ]
 
 
 @pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict) -> None:
-    llm = _llm(config)
+    llm = active_session(config)
     if llm is not None:
         machine_info["llm_stack"] = llm.environment.to_dict()
 
@@ -134,20 +159,22 @@ def _without_generic_warning(benchmarksession) -> Iterator[None]:
 
 @pytest.hookimpl(optionalhook=True, wrapper=True)
 def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark):
+    """Against a run saved with this plugin, print one line of stack changes instead of pytest-benchmark's
+    two machine_info dumps. Any other comparison is left exactly as pytest-benchmark does it."""
+    saved = compared_benchmark.get("machine_info", {}).get("llm_stack")
+    if saved is None:
+        return (yield)
+    try:
+        llm = awaken(config)  # comparing with an LLM run: this run is one too
+    except LLMSetupError as error:
+        raise pytest.UsageError(str(error)) from None
+    machine_info["llm_stack"] = llm.environment.to_dict()
     with _without_generic_warning(benchmarksession):
         result = yield
-    llm = _llm(config)
-    saved = compared_benchmark.get("machine_info", {}).get("llm_stack")
-    if llm is None:
-        return result
+    changes = llm.environment.differences(saved)
     reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if saved is None:
-        line = "ascend-llm: the compared run has no recorded stack (saved without pytest-ascend-llm)"
-    else:
-        changes = llm.environment.differences(saved)
-        line = "ascend-llm: stack changed since the compared run: " + ", ".join(changes) if changes else ""
-    if line and reporter is not None:
-        reporter.write_line(line, yellow=True, bold=True)
+    if changes and reporter is not None:
+        reporter.write_line("ascend-llm: stack changed since the compared run: " + ", ".join(changes), yellow=True)
     return result
 
 
@@ -162,10 +189,16 @@ def _baseline(config: pytest.Config) -> dict[str, dict]:
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Apply the tail-latency gate; a regression fails the session."""
+    """Apply the tail-latency gate (a regression fails the session); keep pytest-benchmark's table of
+    LLM cases narrow, since ours carries the percentiles."""
     config = session.config
-    llm, rules = config.stash.get(SESSION_KEY, None), config.stash.get(RULES_KEY, [])
-    if llm is None or not rules or not llm.results:
+    llm, rules = active_session(config), config.stash.get(RULES_KEY, [])
+    if llm is None or not llm.results:
+        return
+    benchmarksession = getattr(config, "_benchmarksession", None)
+    if benchmarksession is not None and not config.getoption("benchmark_columns", None):
+        benchmarksession.columns = COMPACT_COLUMNS
+    if not rules:
         return
     current = {name: case.metrics() for name, case in llm.results.items()}
     regressions = find_regressions(current, _baseline(config), rules)
@@ -175,9 +208,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
-    llm = config.stash.get(SESSION_KEY, None)
-    if llm is None or not llm.results:
+    llm = active_session(config)
+    if llm is None:
         return
+    if llm.unbenchmarked:
+        terminalreporter.write_line(
+            f"ascend-llm: benchmarking is off (--benchmark-disable, or xdist): {len(llm.unbenchmarked)} "
+            "performance case(s) ran once as correctness checks, without latency figures"
+        )
+    if not llm.results:
+        return
+    from pytest_ascend_llm.benchmarking.table import latency_table
+
     terminalreporter.section("ascend-llm latency tails (device-synchronized rounds)")
     for line in latency_table({name.split("::")[-1]: case.metrics() for name, case in llm.results.items()}):
         terminalreporter.write_line(line)
@@ -189,6 +231,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         )
     regressions = config.stash.get(REGRESSIONS_KEY, [])
     if regressions:
+        from pytest_ascend_llm.benchmarking.table import regression_table
+
         terminalreporter.section("ascend-llm: tail-latency regressions against the compared run", red=True)
         for line in regression_table(regressions):
             terminalreporter.write_line(line, red=True)

@@ -12,7 +12,7 @@ from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
 from pytest_ascend_llm.engines.base import Engine
-from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
 from pytest_ascend_llm.hardware import DeviceSpecSheet, load_spec_file, lookup
 from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
 from pytest_ascend_llm.settings import Settings
@@ -29,7 +29,9 @@ class LLMSession:
         self.load_count = 0
         self._loaded = None
         self._engine: Engine | None = None
+        self.load_failure: str | None = None
         self.results: dict[str, CaseResult] = {}
+        self.unbenchmarked: list[str] = []  # cases run once because benchmarking was off
         self.capacity_plan = None  # set by the capacity check, shown in the session report
 
     def open(self) -> LLMSession:
@@ -43,11 +45,21 @@ class LLMSession:
 
     @cached_property
     def device(self) -> Device:
-        return open_device(self.settings.device)
+        device = open_device(self.settings.device, self.settings.source_of("device"))
+        if device.kind == "cpu" or self.settings.cpu_threads:
+            from pytest_ascend_llm.devices.cpu import apply_cpu_threads
+
+            apply_cpu_threads(self.settings.cpu_threads)
+        return device
 
     @cached_property
     def source(self) -> ModelSource:
-        return inspect_model_dir(self.settings.model)
+        source = inspect_model_dir(self.settings.model, self.settings.source_of("model"))
+        if not self.settings.trust_remote_code:
+            from pytest_ascend_llm.models.loading import refuse_remote_code
+
+            refuse_remote_code(source, self.settings.source_of("trust_remote_code"))
+        return source
 
     @cached_property
     def dtype_name(self) -> str:
@@ -79,7 +91,7 @@ class LLMSession:
     def draft_source(self) -> ModelSource | None:
         """--llm-draft-model, else the built-in model's 1-layer draft, else none."""
         if self.settings.draft_model:
-            return inspect_model_dir(self.settings.draft_model)
+            return inspect_model_dir(self.settings.draft_model, self.settings.source_of("draft_model"))
         return inspect_model_dir(self.source.draft_path) if self.source.draft_path else None
 
     @cached_property
@@ -93,11 +105,20 @@ class LLMSession:
 
     @property
     def loaded(self):
-        """The model and tokenizer, loaded on first use and then shared by every test."""
+        """The model and tokenizer, loaded on first use and then shared by every test. A load that
+        failed is not retried: later uses raise ModelLoadFailedEarlier pointing at the first error."""
+        if self.load_failure is not None:
+            raise ModelLoadFailedEarlier(self.load_failure)
         if self._loaded is None:
             from pytest_ascend_llm.models.loading import load_model
 
-            self._loaded = load_model(self.source, self.device, self.settings.dtype, self.settings.trust_remote_code)
+            try:
+                self._loaded = load_model(
+                    self.source, self.device, self.settings.dtype, self.settings.trust_remote_code
+                )
+            except LLMSetupError as error:
+                self.load_failure = str(error)
+                raise
             self.load_count += 1
         return self._loaded
 
@@ -120,6 +141,14 @@ class LLMSession:
             dtype=self.dtype_name,
             engine=self.settings.engine,
         )
+
+    def bench_rounds(self) -> tuple[int, int]:
+        """Timed and warm-up rounds per benchmark case: the options, else 20 + 3 on an accelerator and
+        5 + 1 on CPU (where the suite exercises logic on the built-in model, not a deployment)."""
+        accelerator = self.device.is_accelerator
+        rounds = self.settings.rounds or (20 if accelerator else 5)
+        warmup = self.settings.warmup if self.settings.warmup is not None else (3 if accelerator else 1)
+        return rounds, warmup
 
     def runs_marker(self, marker: str) -> bool:
         """Marked tests run on their device kind, or anywhere the user named a device explicitly."""

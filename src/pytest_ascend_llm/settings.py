@@ -1,14 +1,15 @@
 """Options → one validated Settings object. Every bad-input error is raised here or in session start.
 
-Each option is settable on the command line, in ini and by an environment variable (in that order of
-precedence), so CI jobs and Ascend boxes can fix them once.
+Each option is settable on the command line, by an environment variable and in ini (in that order of
+precedence), so CI jobs and Ascend boxes can fix them once. This module imports nothing heavy: pytest
+validates options with it before torch is ever imported, and a bad value names where it came from.
 """
 
 from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
 from pytest_ascend_llm.errors import LLMSetupError
@@ -61,7 +62,13 @@ OPTIONS = (
         "capacity_memory",
         "device memory in GiB the capacity check plans for (default: all of an accelerator; 1 GiB on CPU)",
     ),
+    OptionSpec(
+        "cpu_threads",
+        "torch CPU threads for --llm-device cpu (default: half the usable cores, at least 1: a second busy "
+        "process then cannot stall every kernel)",
+    ),
 )
+OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
 
 
 @dataclass(frozen=True)
@@ -82,49 +89,82 @@ class Settings:
     device_specs: str | None = None
     spec_tolerance: float = 0.5
     capacity_memory_gib: float | None = None
+    cpu_threads: int | None = None
+    sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_values(cls, values: Mapping[str, str | bool | None]) -> Settings:
-        """Build from raw strings; raises LLMSetupError with the option name and accepted values."""
-        from pytest_ascend_llm.engines.registry import engine_names
+    def from_values(cls, values: Mapping[str, str | bool | None], sources: Mapping[str, str] | None = None) -> Settings:
+        """Build from raw strings; raises LLMSetupError naming the option (or variable, or ini key) that
+        was wrong, and what it accepts. ``sources`` maps an option name to where its value came from."""
+        from pytest_ascend_llm.engines.registry import engine_names, is_known_engine
 
+        origin = _Origins(sources or {})
         dtype = str(values.get("dtype") or "auto").strip().lower()
         if dtype not in DTYPE_CHOICES:
-            raise LLMSetupError(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPE_CHOICES)} (--llm-dtype)")
+            raise LLMSetupError(f"{origin('dtype')}: unknown dtype {dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
         engine = str(values.get("engine") or "transformers").strip().lower()
-        if engine not in engine_names():
-            raise LLMSetupError(f"unknown engine {engine!r}: use one of {', '.join(engine_names())} (--llm-engine)")
+        if not is_known_engine(engine):
+            raise LLMSetupError(
+                f"{origin('engine')}: unknown engine {engine!r}: use one of {', '.join(engine_names())}"
+            )
         return cls(
             model=str(values["model"]) if values.get("model") else None,
             draft_model=str(values["draft_model"]) if values.get("draft_model") else None,
-            device=parse_device(str(values.get("device") or "auto")),
+            device=parse_device(str(values.get("device") or "auto"), origin("device")),
             dtype=dtype,
             engine=engine,
             trust_remote_code=_truthy(values.get("trust_remote_code")),
-            long_context=_number(values, "long_context", int, minimum=1),
+            long_context=_number(values, "long_context", int, origin, minimum=1),
             parity_force=_truthy(values.get("parity_force")),
-            rounds=_number(values, "rounds", int, minimum=1),
-            warmup=_number(values, "warmup", int, minimum=0),
-            peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, minimum=1e-9),
+            rounds=_number(values, "rounds", int, origin, minimum=1),
+            warmup=_number(values, "warmup", int, origin, minimum=0),
+            peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, origin, minimum=1e-9),
             device_specs=str(values["device_specs"]) if values.get("device_specs") else None,
-            spec_tolerance=_number(values, "spec_tolerance", float, minimum=0.0) or 0.5,
-            capacity_memory_gib=_number(values, "capacity_memory", float, minimum=1e-6),
+            spec_tolerance=_or_default(_number(values, "spec_tolerance", float, origin, minimum=0.0, maximum=1.0), 0.5),
+            capacity_memory_gib=_number(values, "capacity_memory", float, origin, minimum=1e-6),
+            cpu_threads=_number(values, "cpu_threads", int, origin, minimum=1),
+            sources=dict(sources or {}),
         )
 
+    def source_of(self, name: str) -> str:
+        """Where an option's value came from, for error messages ('--llm-model', 'ASCEND_LLM_MODEL')."""
+        return _Origins(self.sources)(name)
 
-def _number(values: Mapping[str, object], name: str, kind: type, minimum: float):
-    """An optional numeric option; a bad value names the option and what it needs."""
+
+@dataclass(frozen=True)
+class _Origins:
+    """Option name → the flag, variable or ini key the user set (the flag when unknown)."""
+
+    sources: Mapping[str, str]
+
+    def __call__(self, name: str) -> str:
+        return self.sources.get(name) or OPTIONS_BY_NAME[name].cli
+
+
+def _or_default(value, default):
+    return default if value is None else value
+
+
+def _number(
+    values: Mapping[str, object],
+    name: str,
+    kind: type,
+    origin: Callable[[str], str],
+    minimum: float,
+    maximum: float | None = None,
+):
+    """An optional numeric option; a bad value names where it was set and what it needs."""
     raw = values.get(name)
     if raw in (None, ""):
         return None
     try:
-        number = kind(str(raw))
+        number = kind(str(raw).strip())
     except ValueError:
         number = None
-    if number is None or number < minimum:
-        flag = "--llm-" + name.replace("_", "-")
+    if number is None or number < minimum or (maximum is not None and number > maximum):
         what = "whole number" if kind is int else "number"
-        raise LLMSetupError(f"{flag} {raw!r}: give a {what} of at least {minimum:g}")
+        bounds = f"of at least {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
+        raise LLMSetupError(f"{origin(name)} {raw!r}: give a {what} {bounds}")
     return number
 
 
@@ -132,12 +172,32 @@ def _truthy(value: str | bool | None) -> bool:
     return value is True or str(value or "").strip().lower() in TRUE_WORDS
 
 
-def collect_values(cli: Callable[[str], object], ini: Callable[[str], object]) -> dict[str, object]:
-    """Merge the three sources per option: command line, then environment, then ini, then default."""
+@dataclass(frozen=True)
+class CollectedOptions:
+    """Raw option values with where each came from; ``given`` lists those set on the command line or
+    by environment variable, the signal that this run asked for the plugin."""
+
+    values: dict[str, object]
+    sources: dict[str, str]
+    given: tuple[str, ...]
+
+
+def collect_values(cli: Callable[[str], object], ini: Callable[[str], object]) -> CollectedOptions:
+    """Merge the sources per option: command line, then environment, then ini, then default."""
     values: dict[str, object] = {}
+    sources: dict[str, str] = {}
+    given: list[str] = []
     for option in OPTIONS:
-        value = cli(option.name)
+        value, source = cli(option.name), option.cli
         if value in (None, False):
-            value = os.environ.get(option.env) or ini(option.ini) or option.default
+            value, source = os.environ.get(option.env), option.env
+        if value in (None, ""):
+            value, source = ini(option.ini), f"ini {option.ini}"
+        if value in (None, "", False, []):
+            value, source = option.default, ""
+        elif source != f"ini {option.ini}":
+            given.append(source)
         values[option.name] = value
-    return values
+        if source:
+            sources[option.name] = source
+    return CollectedOptions(values, sources, tuple(given))

@@ -3,6 +3,10 @@
 torch_npu registers a ``torch.backends`` entry point, so on a half-installed Ascend box a plain
 ``import torch`` raises. We import torch with autoloading off, then import torch_npu ourselves so
 its failure becomes a one-line reason instead of a crash.
+
+Every module of this package gets torch as ``from pytest_ascend_llm.torch_backend import torch``:
+the first such import runs ``prepare_torch()``, so no import order can crash, and nothing imports
+torch until a module that needs it is imported (the pytest plugin stays light).
 """
 
 from __future__ import annotations
@@ -13,6 +17,10 @@ import importlib.util
 import os
 import sys
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import torch  # noqa: F401  (type checkers; at run time torch comes through __getattr__ below)
 
 AUTOLOAD_VARIABLE = "TORCH_DEVICE_BACKEND_AUTOLOAD"
 CANN_ENV_HINT = "source /usr/local/Ascend/ascend-toolkit/set_env.sh (the CANN toolkit)"
@@ -105,3 +113,11 @@ def prepare_torch() -> NpuBackendStatus:
         return _status
     _status = NpuBackendStatus(installed=True, loaded=True, version=version, problem=None)
     return _status
+
+
+def __getattr__(name: str):
+    """``from pytest_ascend_llm.torch_backend import torch``: torch, imported the safe way on first use."""
+    if name == "torch":
+        prepare_torch()
+        return importlib.import_module("torch")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -11,9 +11,8 @@ import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-import torch
-
 from pytest_ascend_llm.devices.base import Device
+from pytest_ascend_llm.torch_backend import torch
 
 
 def cache_tensor_bytes(cache: object) -> int:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import torch
+from pytest_ascend_llm.torch_backend import torch
 
 # (rtol, atol) for elementwise kernels on unit-scale data; half types carry ~3 decimal digits.
 KERNEL_TOLERANCE = {torch.float32: (1e-4, 1e-4), torch.float16: (1e-2, 1e-2), torch.bfloat16: (4e-2, 4e-2)}

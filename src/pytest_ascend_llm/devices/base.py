@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 
-import torch
+from pytest_ascend_llm.torch_backend import torch
 
 
 @dataclass(frozen=True)

@@ -24,13 +24,11 @@ class DeviceSpec:
         return self.kind != "auto"
 
 
-def parse_device(text: str) -> DeviceSpec:
+def parse_device(text: str, origin: str = "--llm-device") -> DeviceSpec:
     """Parse without touching any device; raises LLMSetupError naming the accepted forms."""
     match = _SPEC.match(text.strip().lower())
     if match is None or (match.group(1) in ("auto", "cpu") and match.group(2) is not None):
-        raise LLMSetupError(
-            f"unknown device {text!r}: use auto, npu, npu:N, cuda, cuda:N or cpu (--llm-device / ASCEND_LLM_DEVICE)"
-        )
+        raise LLMSetupError(f"{origin}: unknown device {text!r}: use auto, npu, npu:N, cuda, cuda:N or cpu")
     index = int(match.group(2)) if match.group(2) is not None else None
     return DeviceSpec(kind=match.group(1), index=index)
 
@@ -51,23 +49,24 @@ def npu_unavailable_reason(status: NpuBackendStatus | None = None) -> str | None
 
 
 def _cuda_count() -> int:
-    import torch
+    from pytest_ascend_llm.torch_backend import torch
 
     return torch.cuda.device_count() if torch.cuda.is_available() else 0
 
 
-def _check_index(kind: str, index: int, count: int, why_none: str | None) -> None:
+def _check_index(spec: DeviceSpec, count: int, why_none: str | None, origin: str) -> None:
+    asked = spec.kind if spec.index is None else f"{spec.kind}:{spec.index}"
     if count == 0:
         raise LLMSetupError(
-            f"--llm-device {kind}: no {kind.upper()} device is usable ({why_none}); use --llm-device auto or cpu"
+            f"{origin} {asked}: no {spec.kind.upper()} device is usable ({why_none}); use {origin} auto or cpu"
         )
-    if index >= count:
+    if (spec.index or 0) >= count:
         raise LLMSetupError(
-            f"--llm-device {kind}:{index}: only {count} {kind.upper()} device(s) visible (indices 0..{count - 1})"
+            f"{origin} {asked}: only {count} {spec.kind.upper()} device(s) visible (indices 0..{count - 1})"
         )
 
 
-def open_device(spec: DeviceSpec | str):  # -> Device (import kept lazy: torch loads here)
+def open_device(spec: DeviceSpec | str, origin: str = "--llm-device"):  # -> Device (import kept lazy: torch loads here)
     """Resolve auto and validate that the requested device exists; raises LLMSetupError."""
     if isinstance(spec, str):
         spec = parse_device(spec)
@@ -84,15 +83,14 @@ def open_device(spec: DeviceSpec | str):  # -> Device (import kept lazy: torch l
     if kind == "npu":
         from pytest_ascend_llm.devices.npu import NpuDevice, visible_npu_count
 
-        _check_index("npu", index, visible_npu_count(), npu_unavailable_reason(status))
+        _check_index(DeviceSpec("npu", spec.index), visible_npu_count(), npu_unavailable_reason(status), origin)
         return NpuDevice(index)
     if kind == "cuda":
-        import torch
-
         from pytest_ascend_llm.devices.cuda import CudaDevice
+        from pytest_ascend_llm.torch_backend import torch
 
         why = f"torch {torch.__version__} sees no CUDA device"
-        _check_index("cuda", index, _cuda_count(), why)
+        _check_index(DeviceSpec("cuda", spec.index), _cuda_count(), why, origin)
         return CudaDevice(index)
     from pytest_ascend_llm.devices.cpu import CpuDevice
 

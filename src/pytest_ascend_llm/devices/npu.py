@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from types import ModuleType
 
-import torch
-
 from pytest_ascend_llm.devices.accelerator import TorchAcceleratorDevice
+from pytest_ascend_llm.torch_backend import torch
 
 
 class NpuDevice(TorchAcceleratorDevice):

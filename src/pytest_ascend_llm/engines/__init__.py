@@ -1,15 +1,26 @@
-"""Engines share one interface (transformers in-process now; SGLang and OpenAI-compatible servers next)."""
+"""Engines share one interface (transformers in-process now; SGLang and OpenAI-compatible servers next).
 
-from pytest_ascend_llm.engines.base import (
-    DecodeState,
-    Engine,
-    EngineCapabilityError,
-    GenerationResult,
-    Prompt,
-    SamplingParams,
-    SpeculativeConfig,
-    SpeculativeStats,
-)
+Names load on first use (PEP 562), so ``engines.registry`` can validate ``--llm-engine`` while pytest
+loads the plugin without importing the engines themselves.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from pytest_ascend_llm.lazy import lazy_attributes
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.engines.base import (
+        DecodeState,
+        Engine,
+        EngineCapabilityError,
+        GenerationResult,
+        Prompt,
+        SamplingParams,
+        SpeculativeConfig,
+        SpeculativeStats,
+    )
 
 __all__ = [
     "DecodeState",
@@ -21,3 +32,5 @@ __all__ = [
     "SpeculativeConfig",
     "SpeculativeStats",
 ]
+
+__getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, "base"))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from functools import cache
 
-import torch
+from pytest_ascend_llm.torch_backend import torch
 
 
 @cache

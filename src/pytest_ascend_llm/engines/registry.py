@@ -27,6 +27,11 @@ def engine_names() -> tuple[str, ...]:
     return tuple(sorted(_targets()))
 
 
+def is_known_engine(name: str) -> bool:
+    """Built-in names answer without scanning installed packages' entry points."""
+    return name in BUILTIN_ENGINES or name in _targets()
+
+
 def engine_factory(name: str) -> Callable[[LLMSession], Engine]:
     module_name, _, attribute = _targets()[name].partition(":")
     return getattr(importlib.import_module(module_name), attribute)

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import torch
-
 from pytest_ascend_llm.engines.base import SpeculativeStats
 from pytest_ascend_llm.engines.hf_forward import crop_cache, greedy_forward
 from pytest_ascend_llm.metrics.timing import TokenChunk
+from pytest_ascend_llm.torch_backend import torch
 
 
 class DraftModelProposer:

@@ -9,8 +9,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-
 from pytest_ascend_llm.engines.base import (
     DecodeState,
     Engine,
@@ -25,6 +23,7 @@ from pytest_ascend_llm.engines.speculative import DraftModelProposer, NgramPropo
 from pytest_ascend_llm.engines.streaming import StepTimestamps
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.models.loading import LoadedModel
+from pytest_ascend_llm.torch_backend import torch
 
 
 @dataclass

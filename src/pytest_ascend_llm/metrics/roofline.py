@@ -9,9 +9,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-import torch
-
 from pytest_ascend_llm.devices.base import Device
+from pytest_ascend_llm.torch_backend import torch
 
 
 @dataclass(frozen=True)

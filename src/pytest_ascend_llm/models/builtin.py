@@ -15,7 +15,10 @@ from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 
+from pytest_ascend_llm.errors import LLMSetupError
+
 BUILTIN_MARKER = "pytest_ascend_llm_builtin.json"
+CACHE_VARIABLE = "PYTEST_ASCEND_LLM_CACHE"
 SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>"]
 CHATML_TEMPLATE = (
     "{% for message in messages %}<|im_start|>{{ message['role'] }}\n{{ message['content'] }}<|im_end|>\n"
@@ -48,7 +51,7 @@ class BuiltinModel:
 
 def cache_root() -> Path:
     """Cache folder: $PYTEST_ASCEND_LLM_CACHE, else $XDG_CACHE_HOME/pytest-ascend-llm, else ~/.cache."""
-    explicit = os.environ.get("PYTEST_ASCEND_LLM_CACHE")
+    explicit = os.environ.get(CACHE_VARIABLE)
     if explicit:
         return Path(explicit)
     base = os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache"
@@ -126,9 +129,10 @@ def _qwen2_config(vocab_size: int, layers: int, eos_id: int, pad_id: int):
 
 
 def _write(folder: Path) -> None:
-    import torch
     from transformers import Qwen2ForCausalLM
     from transformers.utils import logging as hf_logging
+
+    from pytest_ascend_llm.torch_backend import torch
 
     hf_logging.disable_progress_bar()
     tokenizer = _train_tokenizer()
@@ -158,8 +162,14 @@ def ensure_builtin_model(root: Path | None = None) -> BuiltinModel:
     """Build the model into the cache on first use (about a second), then reuse it; never downloads."""
     folder = (root or cache_root()) / f"builtin-qwen2-{recipe_key()}"
     if not (folder / "draft" / BUILTIN_MARKER).is_file():
-        folder.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
+        try:
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            staging = Path(tempfile.mkdtemp(prefix=".building-", dir=folder.parent))
+        except OSError as error:
+            raise LLMSetupError(
+                f"cannot build the built-in model in {folder.parent} ({error.strerror or error}): set "
+                f"{CACHE_VARIABLE} to a writable folder, or pass --llm-model DIR"
+            ) from None
         try:
             _write(staging)
             try:

@@ -7,11 +7,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import psutil
-import torch
 
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.errors import LLMSetupError, is_out_of_memory
 from pytest_ascend_llm.models.source import ModelSource
+from pytest_ascend_llm.torch_backend import torch
 
 DTYPES = {"float16": torch.float16, "bfloat16": torch.bfloat16, "float32": torch.float32}
 
@@ -66,11 +66,34 @@ class LoadedModel:
         return sum(seen.values())
 
 
+def refuse_remote_code(source: ModelSource, option: str = "--llm-trust-remote-code") -> None:
+    """A model whose type transformers does not know can only load by running the checkpoint's own
+    Python (``auto_map``), which stays off unless asked for: say so once, before any test."""
+    from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
+
+    model_type = source.config.get("model_type")
+    if source.config.get("auto_map") and model_type not in CONFIG_MAPPING_NAMES:
+        raise LLMSetupError(
+            f"{source.path} needs its own Python code (model_type {model_type!r} is not built into transformers, "
+            f"config.json has auto_map), which is off by default: pass {option} if you trust that code"
+        )
+
+
+def _load_error(source: ModelSource, what: str, error: BaseException) -> LLMSetupError:
+    """One line for a failed load, with the remote-code hint when that is what transformers asks for."""
+    detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    hint = " (pass --llm-trust-remote-code if you trust its code)" if "trust_remote_code" in str(error) else ""
+    return LLMSetupError(f"cannot load the {what} of {source.path}: {detail}{hint}")
+
+
 def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
     """AutoTokenizer with left padding (batched generation) and a pad token."""
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(source.path, trust_remote_code=trust_remote_code)
+    except (OSError, ValueError, RuntimeError, ImportError) as error:
+        raise _load_error(source, "tokenizer", error) from None
     tokenizer.padding_side = "left"
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -102,9 +125,7 @@ def load_causal_lm(source: ModelSource, device: Device, dtype: torch.dtype, trus
     except (OSError, ValueError, RuntimeError) as error:
         if is_out_of_memory(error):
             raise LLMSetupError(_oom_message(source, device, dtype)) from None
-        detail = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
-        hint = " (pass --llm-trust-remote-code if you trust its code)" if "trust_remote_code" in detail else ""
-        raise LLMSetupError(f"cannot load model {source.path}: {detail}{hint}") from None
+        raise _load_error(source, "model", error) from None
     return model.eval()
 
 

@@ -21,10 +21,15 @@ class ModelSource:
     weight_files: tuple[Path, ...]
     builtin: bool
     draft_path: Path | None = None
+    named_by_user: bool = True
 
     @property
     def model_id(self) -> str:
-        return "builtin:tiny-qwen2" if self.builtin else self.path.name
+        """'builtin:tiny-qwen2' for the default; a folder the user named is reported by its name, and a
+        copy of the built-in model says so (its weights are random, so quality checks still skip)."""
+        if self.builtin and not self.named_by_user:
+            return "builtin:tiny-qwen2"
+        return f"{self.path.name} (built-in recipe)" if self.builtin else self.path.name
 
     @property
     def max_positions(self) -> int:
@@ -52,27 +57,30 @@ def _weight_files(path: Path) -> tuple[Path, ...]:
     return ()
 
 
-def inspect_model_dir(path: str | Path | None) -> ModelSource:
-    """Check a model directory (None means the built-in model); raises LLMSetupError naming the fix."""
+def inspect_model_dir(path: str | Path | None, origin: str = "--llm-model") -> ModelSource:
+    """Check a model directory (None means the built-in model); raises LLMSetupError naming the option
+    that gave the path (``origin``) and the fix."""
     if path is None or str(path) in ("", "builtin"):
         builtin = ensure_builtin_model()
         source = inspect_model_dir(builtin.target)
-        return ModelSource(source.path, source.config, source.weight_files, True, builtin.draft)
+        return ModelSource(source.path, source.config, source.weight_files, True, builtin.draft, named_by_user=False)
     path = Path(path).expanduser()
     if not path.exists():
-        raise LLMSetupError(f"model path {path} does not exist: pass a local model directory to --llm-model")
+        raise LLMSetupError(f"{origin}: model path {path} does not exist: pass a local model directory")
     if not path.is_dir():
-        raise LLMSetupError(f"model path {path} is not a directory: pass the folder holding config.json")
+        raise LLMSetupError(f"{origin}: model path {path} is not a directory: pass the folder holding config.json")
     config_file = path / "config.json"
     if not config_file.is_file():
-        raise LLMSetupError(f"{path} holds no model (config.json missing): pass the folder that save_pretrained wrote")
+        raise LLMSetupError(
+            f"{origin}: {path} holds no model (config.json missing): pass the folder that save_pretrained wrote"
+        )
     try:
         config = json.loads(config_file.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
         raise LLMSetupError(f"{config_file} is not valid JSON ({error}): re-download the model") from None
     weights = _weight_files(path)
     if not weights:
-        raise LLMSetupError(f"{path} has config.json but no weights (*.safetensors or pytorch_model*.bin)")
+        raise LLMSetupError(f"{origin}: {path} has config.json but no weights (*.safetensors or pytorch_model*.bin)")
     index_file = path / "model.safetensors.index.json"
     if index_file.is_file():
         try:

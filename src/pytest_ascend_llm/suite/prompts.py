@@ -2,6 +2,8 @@
 
 from importlib import resources
 
+import pytest
+
 SHORT_PROMPTS = (
     "The capital of China is",
     "def fibonacci(n):",
@@ -19,3 +21,10 @@ def prompt_of_length(encode, tokens: int) -> list[int]:
     piece = encode(corpus_text())
     repeats = tokens // len(piece) + 1
     return (piece * repeats)[:tokens]
+
+
+def skip_unless_context_fits(llm_session, tokens: int, case: str) -> None:
+    """Skip a case whose prompt the model cannot take, saying which case and both numbers."""
+    limit = llm_session.source.max_positions
+    if tokens > limit:
+        pytest.skip(f"{case} needs {tokens} tokens of context; {llm_session.source.model_id} takes at most {limit}")

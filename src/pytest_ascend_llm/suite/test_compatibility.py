@@ -8,13 +8,13 @@ import importlib.metadata
 
 import psutil
 import pytest
-import torch
 
 from pytest_ascend_llm.checks.numerics import compare_logits, matmul_and_softmax_errors
 from pytest_ascend_llm.checks.quality import PROBES
 from pytest_ascend_llm.engines import SamplingParams
 from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
 from pytest_ascend_llm.suite.prompts import SHORT_PROMPTS, prompt_of_length
+from pytest_ascend_llm.torch_backend import torch
 
 pytestmark = pytest.mark.npu
 
@@ -31,8 +31,8 @@ def _major_minor(version: str) -> tuple[str, ...]:
 @pytest.mark.parametrize("module", ["torch", "transformers", "tokenizers", "safetensors", "pytest_benchmark"])
 def test_stack_required_package_imports(module, record_property):
     imported = importlib.import_module(module)
-    version = getattr(imported, "__version__", None) or importlib.metadata.version(module.replace("_", "-"))
-    record_property(f"{module}_version", version)
+    version = str(getattr(imported, "__version__", None) or importlib.metadata.version(module.replace("_", "-")))
+    record_property(f"{module}_version", version)  # str: torch's TorchVersion cannot cross xdist's execnet
     assert version, f"{module} imported but reports no version: reinstall it"
 
 

@@ -4,12 +4,12 @@ the allocator. Every other case reports its own peak too (``peak MiB``). Select 
 from __future__ import annotations
 
 import pytest
-import torch
 
 from pytest_ascend_llm.checks.kv_memory import measure_kv_growth
 from pytest_ascend_llm.engines import SamplingParams
 from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
 from pytest_ascend_llm.suite.prompts import prompt_of_length
+from pytest_ascend_llm.torch_backend import torch
 
 pytestmark = pytest.mark.npu
 

@@ -10,7 +10,7 @@ from pytest_ascend_llm.engines import SamplingParams
 from pytest_ascend_llm.metrics.roofline import decode_roofline
 from pytest_ascend_llm.metrics.timing import tpot_by_position
 from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
-from pytest_ascend_llm.suite.prompts import prompt_of_length
+from pytest_ascend_llm.suite.prompts import prompt_of_length, skip_unless_context_fits
 
 pytestmark = pytest.mark.npu
 
@@ -28,11 +28,6 @@ SCALING_NEW_TOKENS = 32
 LONG_BUCKET = 64
 
 
-def _fits(llm_session, tokens: int) -> None:
-    if tokens > llm_session.source.max_positions:
-        pytest.skip(f"the model's maximum context is {llm_session.source.max_positions} tokens")
-
-
 @pytest.mark.parametrize("category", CATEGORIES)
 def test_perf_generation_end_to_end(llm_bench, llm_engine, category):
     question, new_tokens = CATEGORIES[category]
@@ -44,7 +39,7 @@ def test_perf_generation_end_to_end(llm_bench, llm_engine, category):
 
 @pytest.mark.parametrize("context", PREFILL_CONTEXTS, ids=[f"ctx{c}" for c in PREFILL_CONTEXTS])
 def test_perf_prefill(llm_bench, llm_engine, llm_session, context):
-    _fits(llm_session, context)
+    skip_unless_context_fits(llm_session, context, f"prefill[ctx{context}]")
     prompt = prompt_of_length(llm_engine.encode, context)
     case = llm_bench(lambda: llm_engine.prefill([prompt]), tokens=lambda state: state.context_length)
     assert case.tokens_per_round[0] == context
@@ -52,8 +47,8 @@ def test_perf_prefill(llm_bench, llm_engine, llm_session, context):
 
 @pytest.mark.parametrize("context", DECODE_CONTEXTS, ids=[f"ctx{c}" for c in DECODE_CONTEXTS])
 @pytest.mark.parametrize("batch", DECODE_BATCHES, ids=[f"bs{b}" for b in DECODE_BATCHES])
-def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, batch, context):
-    _fits(llm_session, context + 1)
+def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth, batch, context):
+    skip_unless_context_fits(llm_session, context + 1, f"decode_step[bs{batch}-ctx{context}]")
     state = llm_engine.prefill([prompt_of_length(llm_engine.encode, context)] * batch)
     case = llm_bench(
         lambda: llm_engine.decode_step(state),
@@ -66,7 +61,7 @@ def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, batch,
     embedding = llm_loaded.model.get_input_embeddings().weight.numel() * dtype_bytes
     kv_per_token = kv_bytes_per_token(llm_session.source.config, dtype_bytes)
     step = case.metrics()["p50"]
-    bandwidths = {"table": llm_session.table_bandwidth, "measured": llm_session.measured_bandwidth}
+    bandwidths = {"table": llm_session.table_bandwidth, "measured": llm_measured_bandwidth}
     for label, bandwidth in bandwidths.items():
         if bandwidth:
             roof = decode_roofline(
@@ -101,7 +96,7 @@ def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, batch):
 
 def test_perf_long_generation_tpot_by_position(llm_bench, llm_engine, llm_session):
     new_tokens = 512 if llm_session.device.is_accelerator else 256
-    _fits(llm_session, new_tokens + 64)
+    skip_unless_context_fits(llm_session, new_tokens + 64, "long_generation_tpot_by_position")
     prompt = llm_engine.format_chat([{"role": "user", "content": CATEGORIES["long_continuation"][0]}])
     params = SamplingParams(max_new_tokens=new_tokens, ignore_eos=True)
     case = llm_bench(lambda: llm_engine.generate([prompt], params), tokens=generation_tokens)

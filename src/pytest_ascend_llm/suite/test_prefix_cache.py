@@ -9,7 +9,7 @@ import pytest
 
 from pytest_ascend_llm.benchmarking.results import generation_tokens
 from pytest_ascend_llm.engines import SamplingParams
-from pytest_ascend_llm.suite.prompts import corpus_text, prompt_of_length
+from pytest_ascend_llm.suite.prompts import corpus_text, prompt_of_length, skip_unless_context_fits
 from pytest_ascend_llm.workloads.shared_prefix import generated_shared_prefix
 
 pytestmark = pytest.mark.npu
@@ -26,8 +26,7 @@ def _needs_prefix_cache(llm_engine):
 
 
 def _prefix(llm_engine, llm_session, length: int) -> list[int]:
-    if length + SUFFIX_TOKENS + 8 > llm_session.source.max_positions:
-        pytest.skip(f"the model's maximum context is {llm_session.source.max_positions} tokens")
+    skip_unless_context_fits(llm_session, length + SUFFIX_TOKENS + 8, f"prefix_cache_ttft[prefix{length}]")
     return prompt_of_length(llm_engine.encode, length)
 
 

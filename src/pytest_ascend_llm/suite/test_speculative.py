@@ -4,11 +4,11 @@ decoding, with accept length, acceptance rate and speed-up read from the real ru
 from __future__ import annotations
 
 import pytest
-import torch
 
 from pytest_ascend_llm.benchmarking.results import generation_tokens
 from pytest_ascend_llm.engines import SamplingParams, SpeculativeConfig
 from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.torch_backend import torch
 
 pytestmark = pytest.mark.npu
 

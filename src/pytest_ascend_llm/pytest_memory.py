@@ -1,0 +1,38 @@
+"""The memory monitor around a test's call phase, as a pytest hook wrapper body.
+
+Kept out of ``plugin.py`` so the plugin imports nothing heavy until a model test runs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_ascend_llm.devices.monitor import MemoryMonitor
+from pytest_ascend_llm.errors import is_out_of_memory, out_of_memory_line
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.session import LLMSession
+
+
+def monitored_call(item: pytest.Item, llm: LLMSession) -> Generator[None, object, object]:
+    """Run the test under a MemoryMonitor; attach the peak to its JUnit properties and benchmark case.
+    Out of memory fails the test in one line; what it measured before is kept."""
+    monitor = MemoryMonitor(llm.device)
+    oom_line = None
+    try:
+        with monitor:
+            return (yield)
+    except Exception as error:
+        if not is_out_of_memory(error):
+            raise
+        oom_line = out_of_memory_line(llm.device, monitor.report, error)
+    finally:
+        summary = monitor.report.summary()
+        item.user_properties.append(("memory", summary))
+        bench = getattr(item, "funcargs", {}).get("llm_bench")
+        if bench is not None:
+            bench.annotate(peak_memory_bytes=summary["peak_allocated_bytes"])
+    pytest.fail(oom_line, pytrace=False)

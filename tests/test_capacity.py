@@ -100,7 +100,7 @@ def test_32gb_card_at_tp1_is_refused_in_one_line():
         plan_capacity(QWEN25_14B, "bfloat16", 32_000_000_000, tp_size=1, model_id="Qwen2.5-14B-Instruct")
     message = str(caught.value)
     assert "\n" not in message
-    assert "29.54 GB" in message and "28.80 GB" in message
+    assert "27.51 GiB" in message and "26.82 GiB" in message  # 29.54e9 and 28.8e9 bytes
     assert "tensor parallelism" in message and "smaller dtype" in message and "larger card" in message
 
 
@@ -165,8 +165,8 @@ def test_one_sequence_that_does_not_fit_is_refused():
 
 
 def test_float32_on_64gb_is_refused_and_unknown_dtype_named():
-    # 14_770_033_664 × 4 = 59.08e9 bytes > 0.9 × 64e9.
-    with pytest.raises(CapacityError, match="59.08 GB"):
+    # 14_770_033_664 × 4 = 59.08e9 bytes (55.02 GiB) > 0.9 × 64e9.
+    with pytest.raises(CapacityError, match="55.02 GiB"):
         plan_capacity(QWEN25_14B, "float32", 64_000_000_000)
     with pytest.raises(CapacityError, match="float16, bfloat16, float32"):
         plan_capacity(QWEN25_14B, "int3", 64_000_000_000)
@@ -252,7 +252,7 @@ def test_cli_refused_plan_is_one_line_and_exit_2(model_dir, capsys):
     assert code == 2
     assert captured.out == ""
     assert captured.err.startswith("error: ") and captured.err.count("\n") == 1
-    assert "Traceback" not in captured.err and "29.54 GB" in captured.err
+    assert "Traceback" not in captured.err and "27.51 GiB" in captured.err
 
 
 def test_cli_concurrency_refused(model_dir, capsys):
@@ -265,7 +265,7 @@ def test_cli_device_name_from_the_table(model_dir, capsys):
     code = main(["plan", "--model", str(model_dir), "--device-name", "Ascend910B2"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "device 64.00 GB" in out
+    assert "device 59.60 GiB" in out  # 64e9 bytes
     assert "--tp-size 1" in out and "--max-running-requests 4" in out
 
 

@@ -119,6 +119,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except SystemExit as leave:  # --help
         return leave.code if isinstance(leave.code, int) else 0
+    except BrokenPipeError:  # piped into head: the reader has what it wanted
+        sys.stderr.close()
+        return 0
 
 
 if __name__ == "__main__":

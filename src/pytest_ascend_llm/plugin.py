@@ -17,6 +17,7 @@ import pytest
 from pytest_ascend_llm import module_pins
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
 from pytest_ascend_llm.settings import OPTIONS, Settings, collect_values
+from pytest_ascend_llm.units import format_bytes
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.session import LLMSession
@@ -187,7 +188,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
         loaded = llm.loaded
         terminalreporter.write_line(
             f"ascend-llm: model {llm.source.model_id} loaded {llm.load_count} time(s) on {llm.device} "
-            f"in {loaded.load_seconds:.2f} s ({loaded.device_bytes_loaded / 2**20:.1f} MiB of weights)"
+            f"in {loaded.load_seconds:.2f} s ({format_bytes(loaded.device_bytes_loaded)} of weights)"
         )
 
 

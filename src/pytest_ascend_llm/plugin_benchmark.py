@@ -82,13 +82,14 @@ class LLMBench:
     ) -> CaseResult:
         """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
         each round; ``tokens`` counts what a round produced, as the engine counted it."""
-        from pytest_ascend_llm.benchmarking.rounds import RoundLog, run_rounds
+        from pytest_ascend_llm.benchmarking.rounds import RoundLog
 
-        if self.disabled:
-            case = run_rounds(self.name, work, tokens, self.llm.device, rounds=1, warmup=0, setup=setup, extra=extra)
-            self.llm.unbenchmarked.append(self.name)
-            return case
         log = RoundLog(work, tokens, self.llm.device)
+        if self.disabled:  # pytest-benchmark's pedantic then runs setup and the round once, untimed
+            seconds: list[float] = []
+            self.benchmark.pedantic(lambda: seconds.append(log.timed_round()), setup=setup)
+            self.llm.unbenchmarked.append(self.name)
+            return log.case(self.name, seconds, extra)
         self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
         case = log.case(self.name, self.benchmark.stats.stats.data, extra)
         self.record(case)

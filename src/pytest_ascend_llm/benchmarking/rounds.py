@@ -30,6 +30,12 @@ class RoundLog:
         results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
         self.rounds.append((self.tokens(output), results))
 
+    def timed_round(self) -> float:
+        """One round timed here, device-synchronized at both ends; returns its seconds."""
+        start = self.device.now()
+        self.round()
+        return self.device.now() - start
+
     def case(self, name: str, round_seconds: list[float], extra: dict | None = None) -> CaseResult:
         """The last len(round_seconds) rounds (warm-up rounds come first and are left out)."""
         timed = self.rounds[-len(round_seconds) :]
@@ -58,8 +64,7 @@ def run_rounds(
     for index in range(warmup + rounds):
         if setup is not None:
             setup()
-        start = device.now()
-        log.round()
+        elapsed = log.timed_round()
         if index >= warmup:
-            seconds.append(device.now() - start)
+            seconds.append(elapsed)
     return log.case(name, seconds, extra)

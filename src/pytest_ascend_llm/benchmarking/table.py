@@ -38,10 +38,20 @@ def _render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
 
 
 def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
-    """One row per case; columns that no case has are left out."""
-    used = [c for c in COLUMNS if any(isinstance(m.get(c[0]), int | float) for m in cases.values())]
-    rows = [[name, *(_cell(metrics.get(key), scale) for key, _, scale in used)] for name, metrics in cases.items()]
-    return _render(["case", *(title for _, title, _ in used)], rows)
+    """One block per test function, one row per parameter set, and in each block only the columns its
+    cases have: a decode step has no TTFT, a prefill no MBU, so no line is wider than it needs."""
+    groups: dict[str, dict[str, Mapping[str, object]]] = {}
+    for name, metrics in cases.items():
+        function, _, params = name.partition("[")
+        groups.setdefault(function.removeprefix("test_perf_"), {})[params.rstrip("]") or "-"] = metrics
+    lines: list[str] = []
+    for function, rows in groups.items():
+        used = [c for c in COLUMNS if any(isinstance(m.get(c[0]), int | float) for m in rows.values())]
+        cells = [
+            [params, *(_cell(metrics.get(key), scale) for key, _, scale in used)] for params, metrics in rows.items()
+        ]
+        lines += ["", *_render([function, *(title for _, title, _ in used)], cells)]
+    return lines[1:]
 
 
 def regression_table(regressions: Sequence[Regression]) -> list[str]:

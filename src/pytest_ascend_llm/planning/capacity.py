@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.models.arithmetic import head_dim, kv_bytes_per_token
+from pytest_ascend_llm.units import format_bytes
 
 DTYPE_BYTES: dict[str, int] = {"float16": 2, "bfloat16": 2, "float32": 4}
 MOE_KEYS = ("num_experts", "num_local_experts", "n_routed_experts")
@@ -83,7 +84,7 @@ class CapacityPlan:
         return dataclasses.asdict(self)
 
     def summary_lines(self) -> list[str]:
-        """What a person needs to judge the plan, in decimal units like the device tables."""
+        """What a person needs to judge the plan, every size in binary units."""
         static = self.device_memory_bytes - self.workspace_reserve_bytes
         return [
             f"{self.model_id}: {_count(self.parameter_count)} parameters in {self.dtype}: "
@@ -93,8 +94,8 @@ class CapacityPlan:
             f"= {_size(static)} for weights + KV cache; {_size(self.workspace_reserve_bytes)} left "
             "for activations and workspace",
             f"KV cache {_size(self.kv_pool_bytes_per_device)} per device at "
-            f"{self.kv_bytes_per_token_per_device / 1024:g} KiB per token per device "
-            f"({self.kv_bytes_per_token / 1024:g} KiB in total): {self.kv_tokens} tokens",
+            f"{_size(self.kv_bytes_per_token_per_device)} per token per device "
+            f"({_size(self.kv_bytes_per_token)} in total): {self.kv_tokens} tokens",
             f"context {self.context_length}: at most {self.max_concurrent_sequences} concurrent full-length sequences",
         ]
 
@@ -103,8 +104,7 @@ def _count(n: int) -> str:
     return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
 
 
-def _size(n: int) -> str:
-    return f"{n / 1e9:.2f} GB" if n >= 1e9 else f"{n / 1e6:.2f} MB"
+_size = format_bytes
 
 
 def _check_tp(config: dict, tp_size: int) -> None:
@@ -139,8 +139,8 @@ def plan_capacity(
     fix = "use more tensor parallelism (--tp), a smaller dtype, or a larger card"
     if weights_per_device >= static:
         raise CapacityError(
-            f"{model_id} in {dtype} needs {weights_per_device / 1e9:.2f} GB of weights per device at TP {tp_size}, "
-            f"but {mem_fraction_static:g} x {device_memory_bytes / 1e9:.2f} GB = {static / 1e9:.2f} GB must hold "
+            f"{model_id} in {dtype} needs {_size(weights_per_device)} of weights per device at TP {tp_size}, "
+            f"but {mem_fraction_static:g} x {_size(device_memory_bytes)} = {_size(static)} must hold "
             f"weights and KV cache: {fix}"
         )
     kv_heads = int(config.get("num_key_value_heads") or config["num_attention_heads"])
@@ -151,7 +151,7 @@ def plan_capacity(
     tokens = pool // kv_per_device
     if tokens < context:
         raise CapacityError(
-            f"{model_id} in {dtype} at TP {tp_size} leaves {pool / 1e9:.2f} GB per device for a KV cache of "
+            f"{model_id} in {dtype} at TP {tp_size} leaves {_size(pool)} per device for a KV cache of "
             f"{tokens} tokens, less than one sequence of {context}: use a shorter context length, "
             "more tensor parallelism (--tp), a smaller dtype, or a larger card"
         )

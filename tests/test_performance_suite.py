@@ -44,7 +44,9 @@ def test_cpu_run_of_every_performance_case_saves_tails_and_the_stack(pytester):
     result = pytester.runpytest(*SUITE, *FAST, f"--benchmark-storage=file://{storage}", "--benchmark-save=base")
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 20, outcomes
-    result.stdout.fnmatch_lines(["*ascend-llm latency tails*", "generation_end_to_end*p50 ms*p95 ms*p99 ms*tok/s*", "short_qa *"])
+    result.stdout.fnmatch_lines(
+        ["*ascend-llm latency tails*", "generation_end_to_end*p50 ms*p95 ms*p99 ms*tok/s*", "short_qa *"]
+    )
     [run] = _saved_runs(storage)
     assert run["machine_info"]["llm_stack"]["torch"] and run["machine_info"]["llm_stack"]["model_hash"]
     benches = {bench["fullname"]: bench["extra_info"]["llm"] for bench in run["benchmarks"]}

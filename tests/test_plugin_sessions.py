@@ -1,10 +1,14 @@
 """Real pytest sessions (pytester) over the shipped suite and over user-written tests."""
 
+import json
 import shutil
+import subprocess
+import sys
 
 import pytest
 
 from pytest_ascend_llm.models.source import inspect_model_dir
+from pytest_ascend_llm.settings import Settings
 
 SUITE = ("--pyargs", "pytest_ascend_llm.suite")
 
@@ -17,7 +21,10 @@ def test_default_run_without_an_npu_skips_the_suite_with_the_reason(pytester):
     result = pytester.runpytest(*SUITE, "-rs")
     outcomes = result.parseoutcomes()
     assert outcomes["skipped"] >= 15 and "passed" not in outcomes and "failed" not in outcomes
-    result.stdout.fnmatch_lines(["*no usable Ascend NPU: torch_npu is not installed*--llm-device cpu*"])
+    skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
+    assert len(skipped) == 1, "one reason, one line, however many tests it covers"
+    assert "no usable Ascend NPU: torch_npu is not installed" in skipped[0] and "--llm-device cpu" in skipped[0]
+    assert skipped[0].startswith(f"SKIPPED [{outcomes['skipped']}]")
     assert result.ret == 0
 
 
@@ -45,13 +52,32 @@ def _corrupt_copy(tmp_path):
     return folder
 
 
+def _needs_remote_code(tmp_path):
+    """A model folder whose config names a model type only its own (absent) Python code defines."""
+    folder = _corrupt_copy(tmp_path).with_name("remote")
+    shutil.copytree(inspect_model_dir(None).path, folder)
+    config = json.loads((folder / "config.json").read_text())
+    config |= {"model_type": "my_custom_lm", "auto_map": {"AutoModelForCausalLM": "modeling_my.MyForCausalLM"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
 BAD_INPUTS = {
     "missing_path": (lambda tmp: ["--llm-model", str(tmp / "nope")], "*model path */nope does not exist*"),
     "folder_without_model": (lambda tmp: ["--llm-model", str(tmp)], "*holds no model (config.json missing)*"),
     "corrupt_weights": (lambda tmp: ["--llm-model", str(_corrupt_copy(tmp))], "*unreadable or corrupt*"),
     "unknown_device": (lambda tmp: ["--llm-device", "tpu"], "*unknown device 'tpu': use auto, npu*"),
     "absent_npu": (lambda tmp: ["--llm-device", "npu"], "*--llm-device npu: no NPU device is usable*"),
-    "absent_device_index": (lambda tmp: ["--llm-device", "cuda:3"], "*--llm-device cuda*"),
+    "absent_device_index": (lambda tmp: ["--llm-device", "cuda:3"], "*--llm-device cuda:3: no CUDA device is usable*"),
+    "missing_draft_model": (
+        lambda tmp: ["--llm-device", "cpu", "--llm-draft-model", str(tmp / "nope")],
+        "*--llm-draft-model: model path */nope does not exist*",
+    ),
+    "remote_code_not_trusted": (
+        lambda tmp: ["--llm-model", str(_needs_remote_code(tmp)), "--llm-device", "cpu"],
+        "*needs its own Python code*off by default: pass --llm-trust-remote-code if you trust that code",
+    ),
+    "spec_tolerance_above_one": (lambda tmp: ["--llm-spec-tolerance", "1.5"], "*--llm-spec-tolerance '1.5'*0 to 1"),
     "unknown_dtype": (lambda tmp: ["--llm-dtype", "float8"], "*unknown dtype 'float8': use one of auto, float16*"),
     "unknown_engine": (lambda tmp: ["--llm-engine", "mindie"], "*unknown engine 'mindie'*"),
 }
@@ -144,3 +170,72 @@ def test_too_big(llm_engine, llm_device):
     result.stdout.fnmatch_lines(["*out of memory on cpu (peak * GiB before the failure; *): lower the batch size*"])
     assert "Traceback" not in result.stdout.str() and "torch.empty(" not in result.stdout.str()
     assert 'name="measured" value="1.0"' in (pytester.path / "report.xml").read_text()
+
+
+BAD_VALUES_BY_SOURCE = {
+    "environment": ({"ASCEND_LLM_ROUNDS": "abc"}, "", [], "ASCEND_LLM_ROUNDS 'abc': give a whole number of at least 1"),
+    "ini": ({}, "[pytest]\nllm_dtype = float8\n", [], "ini llm_dtype: unknown dtype 'float8'*"),
+    "command_line": ({"ASCEND_LLM_ROUNDS": "3"}, "", ["--llm-rounds", "0"], "--llm-rounds '0': give a whole*"),
+    "device_variable": ({"ASCEND_LLM_DEVICE": "tpu"}, "", [], "ASCEND_LLM_DEVICE: unknown device 'tpu'*"),
+}
+
+
+@pytest.mark.parametrize("case", BAD_VALUES_BY_SOURCE, ids=list(BAD_VALUES_BY_SOURCE))
+def test_a_bad_value_names_the_flag_variable_or_ini_key_it_came_from(pytester, monkeypatch, case):
+    variables, ini, args, expected = BAD_VALUES_BY_SOURCE[case]
+    for name, value in variables.items():
+        monkeypatch.setenv(name, value)
+    if ini:
+        pytester.makeini(ini)
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest(*args)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([f"ERROR: {expected}"])
+
+
+def test_options_are_validated_before_torch_is_imported():
+    code = (
+        "import sys\n"
+        "from pytest_ascend_llm.errors import LLMSetupError\n"
+        "from pytest_ascend_llm.settings import Settings\n"
+        "for bad in ({'rounds': 'abc'}, {'device': 'tpu'}, {'dtype': 'float8'}, {'engine': 'mindie'}):\n"
+        "    try:\n"
+        "        Settings.from_values(bad)\n"
+        "    except LLMSetupError:\n"
+        "        pass\n"
+        "    else:\n"
+        "        raise SystemExit(f'accepted {bad}')\n"
+        "print('torch' in sys.modules)"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert completed.stdout.strip() == "False"
+
+
+def test_zero_is_a_valid_speculative_tolerance():
+    assert Settings.from_values({"spec_tolerance": "0"}).spec_tolerance == 0.0
+    assert Settings.from_values({}).spec_tolerance == 0.5
+
+
+def test_a_model_that_fails_to_load_errors_once_and_the_other_model_tests_skip(pytester, tmp_path):
+    folder = tmp_path / "broken-tokenizer"
+    shutil.copytree(inspect_model_dir(None).path, folder)
+    (folder / "pytest_ascend_llm_builtin.json").unlink()
+    (folder / "tokenizer.json").write_text('{"broken": ')
+    pytester.makepyfile(
+        test_user="""
+import pytest
+
+@pytest.mark.parametrize("n", range(5))
+def test_model(llm_engine, n):
+    pass
+
+def test_environment_still_works(llm_env):
+    assert llm_env.torch
+"""
+    )
+    result = pytester.runpytest("--llm-model", str(folder), "--llm-device", "cpu", "-rs")
+    result.assert_outcomes(errors=1, skipped=4, passed=1)
+    output = _output(result)
+    assert output.count("cannot load the tokenizer of") == 2  # the error, and the one folded skip line
+    assert "During handling" not in output and "Traceback" not in output
+    result.stdout.fnmatch_lines(["SKIPPED [[]4[]] *not run: the model failed to load earlier in this session*"])

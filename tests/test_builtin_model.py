@@ -1,6 +1,7 @@
 """The built-in model: offline, deterministic, loaded through the same path as any user model."""
 
 import json
+import shutil
 
 import torch
 from safetensors.torch import load_file
@@ -49,3 +50,12 @@ def test_builtin_marker_is_detected_and_a_copy_without_it_is_a_user_model(tmp_pa
         if item.name != "pytest_ascend_llm_builtin.json":
             (tmp_path / item.name).write_bytes(item.read_bytes())
     assert not inspect_model_dir(tmp_path).builtin
+
+
+def test_a_named_copy_of_the_builtin_model_is_reported_by_its_folder(tmp_path):
+    copy = tmp_path / "my-tiny"
+    shutil.copytree(inspect_model_dir(None).path, copy)
+    source = inspect_model_dir(copy)
+    assert source.builtin, "its weights are random: quality probes must still skip"
+    assert source.model_id == "my-tiny (built-in recipe)"
+    assert inspect_model_dir(None).model_id == "builtin:tiny-qwen2"

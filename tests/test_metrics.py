@@ -47,3 +47,22 @@ def test_tpot_by_position_buckets_a_hand_trace():
     rows = timing.tpot_by_position(chunks, bucket=2)
     assert [(a, b) for a, b, _ in rows] == [(1, 2), (3, 4), (5, 5)]
     assert [s for _, _, s in rows] == pytest.approx([0.1, 0.2, 0.3])
+
+
+def test_itl_per_token_follows_sglang_and_per_chunk_follows_vllm():
+    """The same speculative trace under both conventions: SGLang's bench_serving appends
+    gap / k, k times, for a k-token chunk; vLLM's bench serve appends the chunk's gap once."""
+    chunks = [TokenChunk(0.2, 1), TokenChunk(0.5, 3), TokenChunk(0.6, 1)]
+    assert timing.itl(chunks) == pytest.approx([0.1, 0.1, 0.1, 0.1])
+    assert timing.itl_per_chunk(chunks) == pytest.approx([0.3, 0.1])
+
+
+def test_throughput_is_all_tokens_over_all_time_and_counts_travel_with_percentiles():
+    from pytest_ascend_llm.benchmarking.results import CaseResult
+
+    case = CaseResult("c", round_seconds=[1.0, 3.0, 1.0], tokens_per_round=[10, 10, 10])
+    assert case.tokens_per_s == pytest.approx(30 / 5.0)  # what was delivered, vLLM's definition
+    assert case.median_round_tokens_per_s == pytest.approx(10.0)
+    metrics = case.metrics()
+    assert metrics["n"] == 3 and metrics["samples"]["round_seconds"] == [1.0, 3.0, 1.0]
+    assert set(metrics["unresolved"]) == {"p90", "p95", "p99"}  # 3 samples resolve only the median

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_ascend_llm.benchmarking.gate import GateRule, find_regressions, parse_rule
+from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED, GateRule, apply_gate, parse_rule
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.plugin import active_session, awaken
 
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from pytest_ascend_llm.session import LLMSession
 
 RULES_KEY = pytest.StashKey[list[GateRule]]()
-REGRESSIONS_KEY = pytest.StashKey[list]()
+VERDICTS_KEY = pytest.StashKey[list]()
 GENERIC_WARNING = "Benchmark machine_info is different"
 COMPACT_COLUMNS = ["min", "median", "max", "rounds"]  # our own table has the percentiles
 
@@ -36,6 +36,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="METRIC:LIMIT",
         help="fail when a case regressed against --benchmark-compare: p95:10%% (relative) or p95:0.05 (seconds); "
         "metrics p50..p99, ttft_*, tpot_*, itl_*; repeatable [env ASCEND_LLM_COMPARE_FAIL, comma-separated]",
+    )
+    parser.getgroup("ascend-llm").addoption(
+        "--llm-compare-strict",
+        action="store_true",
+        default=False,
+        help="with --llm-compare-fail: a case that could not be compared (missing from a run, too few samples, "
+        "NaN) fails the session too [env ASCEND_LLM_COMPARE_STRICT]",
     )
 
 
@@ -189,9 +196,20 @@ def _baseline(config: pytest.Config) -> dict[str, dict]:
     return baseline
 
 
+class _GateOutcome:
+    """An entry in pytest's summary statistics, so the session's last line names the gate's failures."""
+
+    count_towards_summary = True
+
+
+def _strict(config: pytest.Config) -> bool:
+    return config.getoption("llm_compare_strict") or os.environ.get("ASCEND_LLM_COMPARE_STRICT", "") in ("1", "true")
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    """Apply the tail-latency gate (a regression fails the session); keep pytest-benchmark's table of
-    LLM cases narrow, since ours carries the percentiles."""
+    """Apply the tail-latency gate (a clear regression fails the session, and so does an uncompared case
+    under --llm-compare-strict); keep pytest-benchmark's table of LLM cases narrow, since ours carries
+    the percentiles."""
     config = session.config
     llm, rules = active_session(config), config.stash.get(RULES_KEY, [])
     if llm is None or not llm.results:
@@ -202,9 +220,18 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     if not rules:
         return
     current = {name: case.metrics() for name, case in llm.results.items()}
-    regressions = find_regressions(current, _baseline(config), rules)
-    config.stash[REGRESSIONS_KEY] = regressions
-    if regressions and session.exitstatus == pytest.ExitCode.OK:
+    verdicts = apply_gate(current, _baseline(config), rules)
+    config.stash[VERDICTS_KEY] = verdicts
+    failing = [v for v in verdicts if v.fails or (v.verdict == NOT_COMPARED and _strict(config))]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if failing and reporter is not None:
+        regressed = sum(v.fails for v in verdicts)
+        if regressed:
+            reporter.stats.setdefault("regressed (gate)", []).extend(_GateOutcome() for _ in range(regressed))
+        if len(failing) > regressed:
+            uncompared = [_GateOutcome() for _ in range(len(failing) - regressed)]
+            reporter.stats.setdefault("not compared (strict gate)", []).extend(uncompared)
+    if failing and session.exitstatus == pytest.ExitCode.OK:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
@@ -230,10 +257,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
             f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s, "
             f"peak {table}; MBU = bytes read per decode step / step time / bandwidth"
         )
-    regressions = config.stash.get(REGRESSIONS_KEY, [])
-    if regressions:
-        from pytest_ascend_llm.benchmarking.table import regression_table
+    verdicts = config.stash.get(VERDICTS_KEY, [])
+    if verdicts:
+        from pytest_ascend_llm.benchmarking.table import verdict_table
 
-        terminalreporter.section("ascend-llm: tail-latency regressions against the compared run", red=True)
-        for line in regression_table(regressions):
-            terminalreporter.write_line(line, red=True)
+        failed = any(v.fails for v in verdicts)
+        terminalreporter.section("ascend-llm: tail-latency gate against the compared run", red=failed, green=not failed)
+        for line in verdict_table(verdicts):
+            terminalreporter.write_line(line, red=" regressed " in line)

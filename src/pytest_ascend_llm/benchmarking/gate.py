@@ -1,21 +1,45 @@
-"""A tail-latency regression gate: ``p95:10%`` (relative) or ``p95:0.05`` (seconds, absolute).
+"""A tail-latency regression gate that does not cry wolf: ``p95:10%`` (relative) or ``p95:0.05`` (seconds).
 
-pytest-benchmark's --benchmark-compare-fail knows only min/max/mean/median/stddev/iqr; this gate reads
-the percentiles we save in ``extra_info["llm"]``, including TTFT/TPOT/ITL tails.
+pytest-benchmark's --benchmark-compare-fail knows only min/max/mean/median/stddev/iqr and compares
+single numbers. This gate compares distributions: for each case it bootstraps the gated statistic of
+the saved samples and of this run's (percentile bootstrap, 4000 resamples, fixed seed, so the verdict
+is reproducible) and reads a 99 % confidence interval for the change:
+
+- regressed: the whole interval lies beyond the threshold (only this fails the session);
+- improved: the whole interval lies beyond the threshold the other way;
+- unchanged: the whole interval lies within the threshold;
+- inconclusive: the interval straddles the threshold; the noise is wider than the threshold, and the
+  verdict says about how many rounds would decide it;
+- not compared: the case or its samples are missing from a run, the statistic is NaN, or the
+  percentile rests on too few samples to be more than the maximum (the reason names the option).
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.metrics.stats import min_samples
 
-GATED_METRICS = tuple(
-    f"{prefix}{stat}" for prefix in ("", "ttft_", "tpot_", "itl_") for stat in ("mean", "p50", "p90", "p95", "p99")
-)
+STATISTICS = ("mean", "p50", "p90", "p95", "p99")
+PREFIXES = ("", "ttft_", "tpot_", "itl_", "itl_chunk_")
+GATED_METRICS = tuple(f"{prefix}{stat}" for prefix in PREFIXES for stat in STATISTICS)
+SAMPLE_KEYS = {"": "round_seconds", "ttft_": "ttft", "tpot_": "tpot", "itl_": "itl", "itl_chunk_": "itl_chunk"}
+RESAMPLES = 4000
+CONFIDENCE = 0.99
+SEED = 20261126
 _EXPRESSION = re.compile(r"^(?P<metric>[a-z0-9_]+):(?P<amount>\d+(?:\.\d+)?)(?P<percent>%?)$")
+
+REGRESSED, IMPROVED, UNCHANGED, INCONCLUSIVE, NOT_COMPARED = (
+    "regressed",
+    "improved",
+    "unchanged",
+    "inconclusive",
+    "not compared",
+)
 
 
 @dataclass(frozen=True)
@@ -27,8 +51,21 @@ class GateRule:
     def __str__(self) -> str:
         return f"{self.metric}:{self.amount:g}{'%' if self.relative else 's'}"
 
-    def allowed(self, baseline: float) -> float:
-        return baseline * (1 + self.amount / 100) if self.relative else baseline + self.amount
+    @property
+    def prefix(self) -> str:
+        return max((p for p in PREFIXES if self.metric.startswith(p)), key=len)
+
+    @property
+    def statistic(self) -> str:
+        return self.metric[len(self.prefix) :]
+
+    @property
+    def band(self) -> tuple[float, float]:
+        """Changes inside (low, high) count as unchanged: ratios for relative rules, seconds otherwise."""
+        if self.relative:
+            high = 1 + self.amount / 100
+            return 1 / high, high
+        return -self.amount, self.amount
 
 
 def parse_rule(text: str) -> GateRule:
@@ -42,27 +79,110 @@ def parse_rule(text: str) -> GateRule:
 
 
 @dataclass(frozen=True)
-class Regression:
+class Verdict:
+    """One case under one rule: the statistic before and now, the change with its confidence interval."""
+
     case: str
     rule: GateRule
-    baseline: float
-    current: float
+    verdict: str
+    baseline: float | None = None
+    current: float | None = None
+    change: float | None = None  # ratio now/before (relative rules) or seconds now − before
+    low: float | None = None
+    high: float | None = None
+    counts: tuple[int, int] = (0, 0)
+    note: str = ""
 
     @property
-    def change(self) -> float:
-        return self.current / self.baseline - 1 if self.baseline else float("inf")
+    def fails(self) -> bool:
+        return self.verdict == REGRESSED
 
 
-def find_regressions(
-    current: Mapping[str, Mapping[str, float]],
-    baseline: Mapping[str, Mapping[str, float]],
+def _statistic(samples, statistic: str, axis: int | None = None):
+    import numpy as np
+
+    if statistic == "mean":
+        return np.mean(samples, axis=axis)
+    return np.percentile(samples, float(statistic[1:]), axis=axis, method="linear")
+
+
+def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[float, float, float]:
+    """Point estimate and CONFIDENCE interval of the change (ratio or difference) of the statistic."""
+    import numpy as np
+
+    rng = np.random.default_rng(SEED)
+    a, b = np.asarray(before, dtype=float), np.asarray(now, dtype=float)
+    stat_a = _statistic(a[rng.integers(0, a.size, (RESAMPLES, a.size))], rule.statistic, axis=1)
+    stat_b = _statistic(b[rng.integers(0, b.size, (RESAMPLES, b.size))], rule.statistic, axis=1)
+    point_a, point_b = float(_statistic(a, rule.statistic)), float(_statistic(b, rule.statistic))
+    if rule.relative:
+        changes, point = stat_b / stat_a, point_b / point_a
+    else:
+        changes, point = stat_b - stat_a, point_b - point_a
+    tail = (1 - CONFIDENCE) / 2 * 100
+    low, high = np.percentile(changes, [tail, 100 - tail])
+    return point, float(low), float(high)
+
+
+def _rounds_to_decide(point: float, low: float, high: float, band: tuple[float, float], count: int) -> str:
+    """The interval narrows about as 1/sqrt(n): the rounds at which it would clear the nearest boundary."""
+    half = (high - low) / 2
+    distance = min(abs(point - band[0]), abs(point - band[1]))
+    if distance <= half * 1e-3:
+        return "the change sits on the threshold: no number of rounds decides it"
+    needed = math.ceil(count * (half / distance) ** 2)
+    return f"about {needed} rounds per run would decide it (--llm-rounds {needed})"
+
+
+def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: Mapping[str, object]) -> Verdict:
+    """The verdict for one case: ``before``/``now`` are the saved flat metrics with their ``samples``."""
+    if before is None:
+        return Verdict(case, rule, NOT_COMPARED, note="the case is not in the compared run")
+    key = SAMPLE_KEYS[rule.prefix]
+    samples_before = (before.get("samples") or {}).get(key)
+    samples_now = (now.get("samples") or {}).get(key)
+    if not samples_before or not samples_now:
+        which = "the compared run" if not samples_before else "this run"
+        return Verdict(case, rule, NOT_COMPARED, note=f"{which} has no {key} samples for {rule.metric}")
+    counts = (len(samples_before), len(samples_now))
+    if rule.statistic != "mean":
+        need = min_samples(float(rule.statistic[1:]))
+        if min(counts) < need:
+            return Verdict(
+                case,
+                rule,
+                NOT_COMPARED,
+                counts=counts,
+                note=f"{rule.metric} rests on {min(counts)} samples, and needs {need} to be more than the maximum: "
+                f"raise --llm-rounds to {need} in both runs, or gate on a lower percentile",
+            )
+    point, low, high = _bootstrap(samples_before, samples_now, rule)
+    base, current = float(_statistic(samples_before, rule.statistic)), float(_statistic(samples_now, rule.statistic))
+    if any(math.isnan(x) or math.isinf(x) for x in (point, low, high)):
+        return Verdict(case, rule, NOT_COMPARED, base, current, counts=counts, note=f"{rule.metric} is not a number")
+    band = rule.band
+    if low > band[1]:
+        verdict, note = REGRESSED, ""
+    elif high < band[0]:
+        verdict, note = IMPROVED, ""
+    elif low >= band[0] and high <= band[1]:
+        verdict, note = UNCHANGED, ""
+    else:
+        verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
+    return Verdict(case, rule, verdict, base, current, point, low, high, counts, note)
+
+
+def apply_gate(
+    current: Mapping[str, Mapping[str, object]],
+    baseline: Mapping[str, Mapping[str, object]],
     rules: Iterable[GateRule],
-) -> list[Regression]:
-    """Cases present in both runs whose gated metric grew beyond what its rule allows."""
-    found = []
+) -> list[Verdict]:
+    """A verdict for every case of either run under every rule (cases of only one run: not compared)."""
+    verdicts = []
     for rule in rules:
-        for case, metrics in current.items():
-            before, now = baseline.get(case, {}).get(rule.metric), metrics.get(rule.metric)
-            if isinstance(before, int | float) and isinstance(now, int | float) and now > rule.allowed(before):
-                found.append(Regression(case, rule, float(before), float(now)))
-    return found
+        for case in sorted(set(current) | set(baseline)):
+            if case not in current:
+                verdicts.append(Verdict(case, rule, NOT_COMPARED, note="the case did not run in this session"))
+            else:
+                verdicts.append(judge(case, rule, baseline.get(case), current[case]))
+    return verdicts

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from pytest_ascend_llm.benchmarking.gate import Regression
+from pytest_ascend_llm.benchmarking.gate import Verdict
 
 COLUMNS = (
+    ("n", "n", 1),
     ("p50", "p50 ms", 1e3),
     ("p95", "p95 ms", 1e3),
     ("p99", "p99 ms", 1e3),
     ("tokens_per_s", "tok/s", 1),
+    ("ttft_n", "req", 1),
     ("ttft_p95", "TTFT p95 ms", 1e3),
     ("tpot_p95", "TPOT p95 ms", 1e3),
     ("itl_p99", "ITL p99 ms", 1e3),
@@ -24,7 +26,19 @@ COLUMNS = (
 )
 
 
-def _cell(value: object, scale: float) -> str:
+UNRESOLVED = "(max)"
+LEGEND = (
+    f"n: timed rounds, req: requests; {UNRESOLVED}: too few samples for that percentile to be more than the "
+    "maximum (P95 needs 21, P99 101): raise --llm-rounds"
+)
+
+
+def _cell(metrics: Mapping[str, object], key: str, scale: float) -> str:
+    value = metrics.get(key)
+    if key in (metrics.get("unresolved") or ()):
+        return UNRESOLVED
+    if isinstance(value, int) and scale == 1:
+        return str(value)
     if not isinstance(value, int | float) or value != value:  # missing or NaN
         return "-"
     scaled = value * scale
@@ -47,16 +61,24 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
     lines: list[str] = []
     for function, rows in groups.items():
         used = [c for c in COLUMNS if any(isinstance(m.get(c[0]), int | float) for m in rows.values())]
-        cells = [
-            [params, *(_cell(metrics.get(key), scale) for key, _, scale in used)] for params, metrics in rows.items()
-        ]
+        cells = [[params, *(_cell(m, key, scale) for key, _, scale in used)] for params, m in rows.items()]
         lines += ["", *_render([function, *(title for _, title, _ in used)], cells)]
-    return lines[1:]
+    return [*lines[1:], LEGEND] if lines else []
 
 
-def regression_table(regressions: Sequence[Regression]) -> list[str]:
-    rows = [
-        [r.case, str(r.rule), f"{r.baseline * 1e3:.3f}", f"{r.current * 1e3:.3f}", f"{r.change:+.1%}"]
-        for r in regressions
-    ]
-    return _render(["case", "rule", "before ms", "now ms", "change"], rows)
+def _change(verdict: Verdict, value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value - 1:+.1%}" if verdict.rule.relative else f"{value * 1e3:+.3f} ms"
+
+
+def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
+    """Every gated case: the statistic before and now with sample counts, the change and its 99 % interval,
+    the verdict, and for inconclusive or not compared cases what would settle them."""
+    rows = []
+    for v in verdicts:
+        interval = f"[{_change(v, v.low)}, {_change(v, v.high)}]" if v.low is not None else "-"
+        before = "-" if v.baseline is None else f"{v.baseline * 1e3:.3f} (n={v.counts[0]})"
+        now = "-" if v.current is None else f"{v.current * 1e3:.3f} (n={v.counts[1]})"
+        rows.append([v.case, str(v.rule), before, now, _change(v, v.change), interval, v.verdict, v.note])
+    return _render(["case", "rule", "before ms", "now ms", "change", "99% interval", "verdict", ""], rows)

@@ -94,7 +94,13 @@ class GenerationResult:
 
     @property
     def itl(self) -> list[float]:
+        """Per token (SGLang's convention)."""
         return timing.itl(self.chunks)
+
+    @property
+    def itl_per_chunk(self) -> list[float]:
+        """Per streamed chunk (vLLM's convention)."""
+        return timing.itl_per_chunk(self.chunks)
 
 
 class DecodeState(ABC):

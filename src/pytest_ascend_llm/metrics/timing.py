@@ -1,7 +1,9 @@
 """Per-request latency metrics from streamed token timestamps (see shared METRICS.md).
 
 TTFT = first token time − t0; E2E = last token time − t0; TPOT = (E2E − TTFT) / (tokens − 1);
-ITL = gaps between token-bearing chunks, a chunk of k tokens counting as k gaps of gap / k.
+ITL = gaps between token-bearing chunks. The two serving benchmarks differ on multi-token chunks
+(speculative decoding): SGLang's bench_serving counts a chunk of k tokens as k gaps of gap / k
+(``itl``, per token); vLLM's bench serve keeps one gap per chunk (``itl_per_chunk``).
 """
 
 from __future__ import annotations
@@ -39,12 +41,17 @@ def tpot(chunks: Sequence[TokenChunk]) -> float | None:
 
 
 def itl(chunks: Sequence[TokenChunk]) -> list[float]:
-    """Inter-token latencies; multi-token chunks (speculative decoding) are split evenly."""
+    """Inter-token latencies per token (SGLang): a k-token chunk's gap is split into k equal gaps."""
     gaps: list[float] = []
     for previous, current in zip(chunks, chunks[1:]):
         share = (current.time - previous.time) / current.count
         gaps.extend([share] * current.count)
     return gaps
+
+
+def itl_per_chunk(chunks: Sequence[TokenChunk]) -> list[float]:
+    """Inter-token latencies per chunk (vLLM): one gap per token-bearing chunk, whatever it carries."""
+    return [current.time - previous.time for previous, current in zip(chunks, chunks[1:])]
 
 
 def token_times(chunks: Sequence[TokenChunk]) -> list[float]:

@@ -1,0 +1,111 @@
+"""The regression gate's statistics on injected, deterministic samples: verdicts, intervals, sample counts,
+and every way a case can fail to be compared. No timing is measured here."""
+
+import math
+
+import numpy as np
+import pytest
+
+from pytest_ascend_llm.benchmarking.gate import (
+    IMPROVED,
+    INCONCLUSIVE,
+    NOT_COMPARED,
+    REGRESSED,
+    UNCHANGED,
+    apply_gate,
+    judge,
+    parse_rule,
+)
+from pytest_ascend_llm.benchmarking.table import verdict_table
+from pytest_ascend_llm.metrics.stats import is_resolved, min_samples
+
+
+def _rounds(n: int, seed: int, scale: float = 1.0, spread: float = 0.05) -> list[float]:
+    """Round times like a real case: around 10 ms, log-normal jitter, a fixed seed."""
+    rng = np.random.default_rng(seed)
+    return list(0.010 * scale * rng.lognormal(0.0, spread, n))
+
+
+def _case(rounds: list[float], **samples: list[float]) -> dict:
+    return {"samples": {"round_seconds": rounds, **samples}}
+
+
+def test_percentiles_need_enough_samples_to_be_more_than_the_maximum():
+    assert [min_samples(q) for q in (50, 90, 95, 99)] == [3, 11, 21, 101]
+    assert not is_resolved(99, 20) and is_resolved(99, 101) and is_resolved(95, 21) and not is_resolved(95, 20)
+
+
+def test_the_same_build_is_unchanged():
+    verdict = judge("c", parse_rule("p50:10%"), _case(_rounds(30, 1)), _case(_rounds(30, 2)))
+    assert verdict.verdict == UNCHANGED, verdict
+    assert verdict.low < 1 < verdict.high and verdict.counts == (30, 30)
+
+
+def test_a_30_percent_slower_build_is_regressed_with_its_interval():
+    verdict = judge("c", parse_rule("p95:10%"), _case(_rounds(40, 1)), _case(_rounds(40, 2, scale=1.3)))
+    assert verdict.verdict == REGRESSED and verdict.fails
+    assert 1.1 < verdict.low <= verdict.change <= verdict.high
+    assert verdict.change == pytest.approx(1.3, rel=0.08)
+
+
+def test_a_ten_times_slower_build_is_regressed_even_on_five_rounds():
+    verdict = judge("c", parse_rule("p50:10%"), _case(_rounds(5, 1)), _case(_rounds(5, 2, scale=10)))
+    assert verdict.verdict == REGRESSED
+
+
+def test_a_faster_build_is_improved_and_does_not_fail():
+    verdict = judge("c", parse_rule("p50:10%"), _case(_rounds(30, 1)), _case(_rounds(30, 2, scale=0.7)))
+    assert verdict.verdict == IMPROVED and not verdict.fails
+
+
+def test_noise_wider_than_the_threshold_is_inconclusive_and_says_how_many_rounds_would_decide():
+    before, now = _case(_rounds(8, 1, spread=0.3)), _case(_rounds(8, 2, scale=1.12, spread=0.3))
+    verdict = judge("c", parse_rule("p50:10%"), before, now)
+    assert verdict.verdict == INCONCLUSIVE and not verdict.fails
+    assert "rounds per run would decide it (--llm-rounds" in verdict.note
+    needed = int(verdict.note.split("--llm-rounds ")[1].rstrip(")"))
+    assert needed > 8
+
+
+def test_a_percentile_on_too_few_samples_is_not_compared_and_names_the_option():
+    verdict = judge("c", parse_rule("p99:10%"), _case(_rounds(20, 1)), _case(_rounds(20, 2, scale=3)))
+    assert verdict.verdict == NOT_COMPARED and not verdict.fails
+    assert "rests on 20 samples, and needs 101" in verdict.note and "--llm-rounds to 101" in verdict.note
+
+
+def test_an_absolute_rule_compares_seconds():
+    rule = parse_rule("p50:0.002")
+    assert judge("c", rule, _case(_rounds(30, 1)), _case(_rounds(30, 2, scale=1.5))).verdict == REGRESSED
+    assert judge("c", rule, _case(_rounds(30, 1)), _case(_rounds(30, 2, scale=1.05))).verdict == UNCHANGED
+
+
+def test_missing_cases_and_samples_are_named_not_compared():
+    rule = parse_rule("tpot_p50:10%")
+    current = {"only_now": _case(_rounds(10, 1), tpot=_rounds(10, 3)), "single_token": _case(_rounds(10, 1), tpot=[])}
+    baseline = {"only_before": _case(_rounds(10, 2)), "single_token": _case(_rounds(10, 2), tpot=[])}
+    verdicts = {v.case: v for v in apply_gate(current, baseline, [rule])}
+    assert {v.verdict for v in verdicts.values()} == {NOT_COMPARED}
+    assert verdicts["only_now"].note == "the case is not in the compared run"
+    assert verdicts["only_before"].note == "the case did not run in this session"
+    assert "no tpot samples" in verdicts["single_token"].note
+
+
+def test_a_saved_run_without_samples_is_not_compared():
+    verdict = judge("c", parse_rule("p50:10%"), {"p50": 0.01}, _case(_rounds(10, 1)))
+    assert verdict.verdict == NOT_COMPARED and "the compared run has no round_seconds samples" in verdict.note
+
+
+def test_verdicts_are_reproducible():
+    rule = parse_rule("p95:10%")
+    runs = _case(_rounds(25, 1)), _case(_rounds(25, 2, scale=1.15))
+    assert judge("c", rule, *runs) == judge("c", rule, *runs)
+
+
+def test_the_verdict_table_shows_counts_interval_and_verdict():
+    verdicts = apply_gate(
+        {"case_a": _case(_rounds(30, 2, scale=1.3))}, {"case_a": _case(_rounds(30, 1))}, [parse_rule("p50:10%")]
+    )
+    header, _, row = verdict_table(verdicts)
+    assert "99% interval" in header and "verdict" in header
+    assert "(n=30)" in row and "regressed" in row and "+3" in row
+    assert not math.isnan(verdicts[0].change)

@@ -303,3 +303,37 @@ def test_cli_bad_input_is_one_line(tmp_path, capsys):
 def test_cli_default_is_the_builtin_model(capsys):
     assert main(["plan", "--device-memory", "32GB"]) == 0
     assert "builtin:tiny-qwen2" in capsys.readouterr().out
+
+
+def test_a_plan_with_no_room_for_activations_is_refused_with_the_reason(model_dir, capsys):
+    with pytest.raises(CapacityError, match="nothing is left for them"):
+        plan_capacity(QWEN25_14B, "bfloat16", 64_000_000_000, mem_fraction_static=1.0)
+    code = main(["plan", "--model", str(model_dir), "--device-memory", "64GB", "--mem-fraction-static", "1.0"])
+    assert code == 2 and "between 0 and 1, exclusive" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("device", "ceiling"), [("Ascend910B2", "54.2"), ("NVIDIA H100 80GB HBM3", "113.4")])
+def test_plan_prints_the_batch1_decode_ceiling_from_the_table_row(model_dir, capsys, device, ceiling):
+    # 1.6e12 / 29_540_067_328 = 54.16 tok/s; 3.35e12 / 29_540_067_328 = 113.4 (shared HARDWARE.md: 54 and 113).
+    code = main(["plan", "--model", str(model_dir), "--device-name", device, "--context-length", "8192"])
+    out = capsys.readouterr().out
+    assert code == 0 and f"batch-1 decode ceiling: {ceiling} tok/s at context 0" in out and "table row" in out
+
+
+def test_plan_without_a_bandwidth_says_the_ceiling_is_unknown_and_how_to_get_it(model_dir, capsys):
+    main(["plan", "--model", str(model_dir), "--device-memory", "80GB", "--context-length", "8192"])
+    assert "decode ceiling: unknown (no bandwidth): pass --peak-bandwidth" in capsys.readouterr().out
+    main(
+        [
+            "plan",
+            "--model",
+            str(model_dir),
+            "--device-memory",
+            "80GB",
+            "--context-length",
+            "8192",
+            "--peak-bandwidth",
+            "1600",
+        ]
+    )
+    assert "54.2 tok/s at context 0" in capsys.readouterr().out

@@ -6,7 +6,7 @@ import json
 import pytest
 
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.hardware import load_spec_file, lookup
+from pytest_ascend_llm.hardware import SPEC_TABLE, load_spec_file, lookup
 from pytest_ascend_llm.metrics.roofline import decode_roofline
 from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
 
@@ -44,17 +44,40 @@ def test_mbu_and_the_too_fast_verdict():
     assert unsynchronized.exceeds_roofline and unsynchronized.mbu > 1
 
 
-def test_device_table_matches_specific_models_first_and_user_entries_win(tmp_path):
+def test_device_table_matches_names_exactly_and_user_entries_win(tmp_path):
     assert lookup("Ascend910B3").name == "Ascend 910B3"
-    assert lookup("Ascend910A").name == "Ascend 910"
+    assert lookup("Ascend910A").name == "Ascend 910 (first generation)"
     assert lookup("NVIDIA H100 PCIe").bandwidth_bytes_per_s == 2.0e12
+    assert lookup("NVIDIA H100 NVL").bandwidth_bytes_per_s == 3.9e12
+    assert lookup("NVIDIA GH200 480GB").name.startswith("NVIDIA GH200")
     assert lookup("Intel(R) Xeon(R) Processor") is None
     specs = tmp_path / "specs.json"
-    specs.write_text(json.dumps({"910B2": {"bandwidth_tb_s": 1.2, "memory_gb": 64}}))
-    assert lookup("Ascend910B2", load_spec_file(specs)).bandwidth_bytes_per_s == 1.2e12
+    specs.write_text(json.dumps({"Ascend910B2": {"bandwidth_tb_s": 1.2, "memory_gb": 64}}))
+    mine = lookup("Ascend910B2", load_spec_file(specs))
+    assert mine.bandwidth_bytes_per_s == 1.2e12 and "your spec file" in mine.source
     specs.write_text("{not json")
     with pytest.raises(LLMSetupError, match="device spec file .* is unusable"):
         load_spec_file(specs)
+
+
+@pytest.mark.parametrize(
+    "name", ["Ascend910B1", "Ascend910_9391", "Ascend910_9392", "Ascend910B2", "NVIDIA GH200 480GB", "NVIDIA H100 NVL"]
+)
+def test_a_device_never_takes_the_row_of_another_model(name):
+    """The substring bugs: 910B1 planned as a 32 GB 910A, 910_93xx as a 910A, GH200 as H200, NVL as SXM."""
+    sheet = lookup(name)
+    assert sheet is not None and name in sheet.aliases
+
+
+@pytest.mark.parametrize("name", ["Ascend910", "Ascend910C", "NVIDIA H20", "NVIDIA GeForce RTX 4090", "910b2"])
+def test_unknown_or_partial_names_have_no_table_peak(name):
+    assert lookup(name) is None
+
+
+def test_every_row_says_where_its_figures_come_from():
+    for sheet in SPEC_TABLE:
+        assert sheet.source and sheet.aliases
+        assert sheet.describe().startswith(f"table row {sheet.name!r}")
 
 
 def test_a_decode_rate_above_the_roofline_fails_the_case_with_the_reason(pytester):

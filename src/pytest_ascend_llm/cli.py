@@ -12,8 +12,13 @@ import sys
 from pathlib import Path
 
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.hardware import lookup
-from pytest_ascend_llm.planning.capacity import DTYPE_BYTES, check_concurrency, plan_capacity
+from pytest_ascend_llm.hardware import DeviceSpecSheet, lookup
+from pytest_ascend_llm.planning.capacity import (
+    DTYPE_BYTES,
+    check_concurrency,
+    decode_ceiling_tokens_per_s,
+    plan_capacity,
+)
 from pytest_ascend_llm.planning.launch import sglang_command, shell_line, transformers_settings
 
 DESCRIPTION = "Will a model fit a card, and the SGLang command that deploys it."
@@ -50,6 +55,9 @@ def _parser() -> argparse.ArgumentParser:
     memory.add_argument("--device-name", help="looked up in the device table, e.g. Ascend910B2")
     plan.add_argument("--device", choices=("npu", "cuda"), help="SGLang device (default: from the name, else npu)")
     plan.add_argument("--tp", type=int, default=1, help="tensor parallel size")
+    plan.add_argument(
+        "--peak-bandwidth", type=float, metavar="GBPS", help="device memory bandwidth for the decode ceiling"
+    )
     plan.add_argument("--context-length", type=int, help="default: the model's max_position_embeddings")
     plan.add_argument("--mem-fraction-static", type=float, default=0.9)
     plan.add_argument("--concurrency", type=int, help="refuse the plan unless this many full sequences fit")
@@ -76,19 +84,40 @@ def _read_model(directory: str | None) -> tuple[dict, str, str]:
         raise LLMSetupError(f"{config_file} is not valid JSON ({error}): re-download the model") from None
 
 
-def _device_memory(args: argparse.Namespace) -> tuple[int, str]:
-    """Bytes per device and the SGLang device the card implies."""
+def _device(args: argparse.Namespace) -> tuple[int, str, DeviceSpecSheet | None]:
+    """Bytes per device, the SGLang device the card implies, and the card's table row (if named)."""
     if args.device_name is None:
-        return args.device_memory, args.device or "npu"
+        return args.device_memory, args.device or "npu", None
     sheet = lookup(args.device_name)
-    if sheet is None or not sheet.memory_bytes:
-        raise LLMSetupError(f"device {args.device_name!r} is not in the device table: pass --device-memory instead")
-    return sheet.memory_bytes, args.device or ("cuda" if sheet.name.startswith("NVIDIA") else "npu")
+    if sheet is None:
+        raise LLMSetupError(
+            f"device {args.device_name!r} is not in the device table (names match exactly, e.g. Ascend910B2): "
+            "pass --device-memory and --peak-bandwidth instead"
+        )
+    if not sheet.memory_bytes:
+        raise LLMSetupError(f"the table has no memory size for {sheet.name} (it differs by card): pass --device-memory")
+    return sheet.memory_bytes, args.device or ("cuda" if sheet.name.startswith("NVIDIA") else "npu"), sheet
+
+
+def _ceiling_line(plan, args: argparse.Namespace, sheet: DeviceSpecSheet | None) -> str:
+    """The batch-1 decode ceiling, and what bandwidth it rests on."""
+    if args.peak_bandwidth:
+        bandwidth, basis = args.peak_bandwidth * 1e9, f"--peak-bandwidth {args.peak_bandwidth:g} GB/s"
+    elif sheet is not None and sheet.bandwidth_bytes_per_s:
+        bandwidth, basis = sheet.bandwidth_bytes_per_s, sheet.describe()
+    else:
+        return "batch-1 decode ceiling: unknown (no bandwidth): pass --peak-bandwidth GBPS or a known --device-name"
+    empty = decode_ceiling_tokens_per_s(plan, bandwidth)
+    full = decode_ceiling_tokens_per_s(plan, bandwidth, plan.context_length)
+    return (
+        f"batch-1 decode ceiling: {empty:.1f} tok/s at context 0, {full:.1f} tok/s at context "
+        f"{plan.context_length} ({basis}); a faster claim is measuring something wrong"
+    )
 
 
 def _plan(args: argparse.Namespace) -> int:
     config, model_id, model_path = _read_model(args.model)
-    memory, device = _device_memory(args)
+    memory, device, sheet = _device(args)
     plan = plan_capacity(
         config, args.dtype, memory, args.tp, args.context_length, args.mem_fraction_static, model_id=model_id
     )
@@ -100,10 +129,11 @@ def _plan(args: argparse.Namespace) -> int:
             "plan": plan.to_dict(),
             "sglang": {"argv": argv, "command": shell_line(argv)},
             "transformers": transformers_settings(plan, model_path, device),
+            "decode_ceiling": _ceiling_line(plan, args, sheet),
         }
         print(json.dumps(document, indent=2))
         return 0
-    print("\n".join(plan.summary_lines()))
+    print("\n".join([*plan.summary_lines(), _ceiling_line(plan, args, sheet)]))
     print("SGLang:")
     print(shell_line(argv))
     return 0

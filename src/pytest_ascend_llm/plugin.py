@@ -119,6 +119,7 @@ def _header_lines(llm: LLMSession) -> list[str]:
         f"dtype {llm.dtype_name}, engine {llm.settings.engine}",
         f"ascend-llm stack: {env.stack_summary()}" + (f"; NPU: {llm.npu_problem}" if llm.npu_problem else ""),
         f"ascend-llm host: {env.host_summary()}",
+        f"ascend-llm roofline: {llm.roofline_basis()}",
     ]
 
 

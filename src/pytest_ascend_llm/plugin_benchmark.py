@@ -252,10 +252,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     for line in latency_table({name.split("::")[-1]: case.metrics() for name, case in llm.results.items()}):
         terminalreporter.write_line(line)
     if "measured_bandwidth" in vars(llm):  # measured only when a decode case ran
-        table = f"{llm.table_bandwidth / 1e9:.0f} GB/s" if llm.table_bandwidth else "unknown (no table entry)"
         terminalreporter.write_line(
-            f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s, "
-            f"peak {table}; MBU = bytes read per decode step / step time / bandwidth"
+            f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s; "
+            f"{llm.roofline_basis()}. MBU = bytes a decode step must read / step time / bandwidth"
         )
     verdicts = config.stash.get(VERDICTS_KEY, [])
     if verdicts:

@@ -80,6 +80,20 @@ class LLMSession:
             return self.settings.peak_bandwidth_gbps * 1e9
         return self.spec_sheet.bandwidth_bytes_per_s if self.spec_sheet else None
 
+    def roofline_basis(self) -> str:
+        """Which peak the roofline and MBU rest on, in one line: the option, the table row, or none."""
+        if self.settings.peak_bandwidth_gbps:
+            return f"peak {self.settings.peak_bandwidth_gbps:g} GB/s from {self.settings.source_of('peak_bandwidth')}"
+        if self.table_bandwidth:
+            return f"peak from {self.spec_sheet.describe()}"
+        name = self.device.name()
+        if self.spec_sheet is not None:
+            return f"{self.spec_sheet.describe()} has no bandwidth: MBU against the measured copy bandwidth only"
+        return (
+            f"no table entry for {name!r}: MBU against the measured copy bandwidth only; "
+            "pass --llm-peak-bandwidth GBPS for a peak"
+        )
+
     @cached_property
     def measured_bandwidth(self) -> float:
         """Achieved device copy bandwidth, measured once per session."""

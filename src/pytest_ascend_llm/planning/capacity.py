@@ -124,8 +124,11 @@ def plan_capacity(
 ) -> CapacityPlan:
     """Split device memory the way SGLang does; CapacityError when weights or one full sequence do not fit."""
     _check_tp(config, tp_size)
-    if not 0 < mem_fraction_static <= 1:
-        raise CapacityError(f"mem-fraction-static {mem_fraction_static} must be in (0, 1]: SGLang uses 0.7 to 0.9")
+    if not 0 < mem_fraction_static < 1:
+        raise CapacityError(
+            f"mem-fraction-static {mem_fraction_static:g} must be between 0 and 1, exclusive: the rest of device "
+            "memory holds activations and workspace (at 1 nothing is left for them); SGLang uses 0.7 to 0.9"
+        )
     if device_memory_bytes <= 0:
         raise CapacityError(f"device memory {device_memory_bytes} bytes is not positive: pass e.g. 64GB")
     size = dtype_bytes(dtype)
@@ -187,3 +190,10 @@ def check_concurrency(plan: CapacityPlan, concurrency: int) -> None:
             f"{plan.kv_tokens} tokens (at most {plan.max_concurrent_sequences} sequences): lower the concurrency "
             "or the context length, or add tensor parallelism"
         )
+
+
+def decode_ceiling_tokens_per_s(plan: CapacityPlan, bandwidth_bytes_per_s: float, context: int = 0) -> float:
+    """Batch-1 decode is no faster than reading each rank's weights, and the KV of ``context`` tokens,
+    once per token (the ranks read in parallel): the speed any claim must stay under."""
+    per_token = plan.weight_bytes_per_device + plan.kv_bytes_per_token_per_device * context
+    return bandwidth_bytes_per_s / per_token

@@ -106,7 +106,9 @@ class EnvironmentInfo:
     npu_problem: str | None = None
     usable_cores: int | None = None
     torch_threads: int | None = None
-    load_average_1m: float | None = None
+    load_average_1m: float | None = None  # when the session opened
+    load_average_1m_end: float | None = None  # when it finished
+    thread_settings: dict[str, str] = field(default_factory=dict)  # OMP_NUM_THREADS and friends
     env: dict[str, str] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -120,9 +122,10 @@ class EnvironmentInfo:
     def host_summary(self) -> str:
         """The host conditions timings rest on: torch's CPU threads, usable cores, load when captured."""
         load = "-" if self.load_average_1m is None else f"{self.load_average_1m:.2f}"
+        variables = "".join(f", {name}={value}" for name, value in self.thread_settings.items())
         return (
             f"{self.cpu_model}, torch threads {self.torch_threads} of {self.usable_cores} usable cores "
-            f"(--llm-cpu-threads), 1-min load average {load}"
+            f"(--llm-cpu-threads){variables}, 1-min load average {load}"
         )
 
     def differences(self, other: dict[str, Any]) -> list[str]:
@@ -218,13 +221,6 @@ def _fingerprint_or_none(model_dir: Path | None) -> str | None:
         return None
 
 
-def _load_average() -> float | None:
-    try:
-        return round(os.getloadavg()[0], 2)
-    except (AttributeError, OSError):
-        return None
-
-
 def capture_environment(
     device: Device | None = None,
     model_dir: Path | None = None,
@@ -233,7 +229,8 @@ def capture_environment(
     engine: str | None = None,
 ) -> EnvironmentInfo:
     """Everything a reader of a saved run needs to know which machine and stack produced it."""
-    from pytest_ascend_llm.devices.cpu import cpu_model_name, usable_cores
+    from pytest_ascend_llm.benchmarking.noise import load_average, thread_settings, usable_cores
+    from pytest_ascend_llm.devices.cpu import cpu_model_name
     from pytest_ascend_llm.torch_backend import torch
 
     status = prepare_torch()
@@ -262,7 +259,8 @@ def capture_environment(
         npu_problem=status.problem,
         usable_cores=usable_cores(),
         torch_threads=torch.get_num_threads(),
-        load_average_1m=_load_average(),
+        load_average_1m=load_average(),
+        thread_settings=thread_settings(),
         env={name: redact_secrets(os.environ[name]) for name in RECORDED_VARIABLES if name in os.environ},
     )
     if device is not None:

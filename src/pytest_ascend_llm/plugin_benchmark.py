@@ -89,8 +89,10 @@ class LLMBench:
     ) -> CaseResult:
         """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
         each round; ``tokens`` counts what a round produced, as the engine counted it."""
+        from pytest_ascend_llm.benchmarking.noise import load_average, noise_notes
         from pytest_ascend_llm.benchmarking.rounds import RoundLog
 
+        load_before = load_average()
         log = RoundLog(work, tokens, self.llm.device)
         if self.disabled:  # pytest-benchmark's pedantic then runs setup and the round once, untimed
             seconds: list[float] = []
@@ -99,6 +101,7 @@ class LLMBench:
             return log.case(self.name, seconds, extra)
         self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
         case = log.case(self.name, self.benchmark.stats.stats.data, extra)
+        case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()])
         self.record(case)
         return case
 
@@ -206,6 +209,7 @@ def _strict(config: pytest.Config) -> bool:
     return config.getoption("llm_compare_strict") or os.environ.get("ASCEND_LLM_COMPARE_STRICT", "") in ("1", "true")
 
 
+@pytest.hookimpl(tryfirst=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     """Apply the tail-latency gate (a clear regression fails the session, and so does an uncompared case
     under --llm-compare-strict); keep pytest-benchmark's table of LLM cases narrow, since ours carries
@@ -214,6 +218,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     llm, rules = active_session(config), config.stash.get(RULES_KEY, [])
     if llm is None or not llm.results:
         return
+    from pytest_ascend_llm.benchmarking.noise import load_average
+
+    llm.environment.load_average_1m_end = load_average()  # before pytest-benchmark saves machine_info
     benchmarksession = getattr(config, "_benchmarksession", None)
     if benchmarksession is not None and not config.getoption("benchmark_columns", None):
         benchmarksession.columns = COMPACT_COLUMNS
@@ -247,6 +254,14 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     if not llm.results:
         return
     from pytest_ascend_llm.benchmarking.table import latency_table
+
+    noisy = [name for name, case in llm.results.items() if case.extra.get("noise")]
+    if noisy:
+        terminalreporter.write_line(
+            f"ascend-llm: warning: {len(noisy)} of {len(llm.results)} cases ran on a busy host or scattered "
+            "(see their 'host noise' column): rerun on an idle host, or lower --llm-cpu-threads",
+            yellow=True,
+        )
 
     terminalreporter.section("ascend-llm latency tails (device-synchronized rounds)")
     for line in latency_table({name.split("::")[-1]: case.metrics() for name, case in llm.results.items()}):

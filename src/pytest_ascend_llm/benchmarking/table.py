@@ -23,6 +23,7 @@ COLUMNS = (
     ("acceptance_rate", "accept rate", 1),
     ("speedup", "speed-up", 1),
     ("peak_memory_bytes", "peak MiB", 1 / 2**20),
+    ("noise", "host noise", None),
 )
 
 
@@ -33,8 +34,15 @@ LEGEND = (
 )
 
 
-def _cell(metrics: Mapping[str, object], key: str, scale: float) -> str:
+def _has(metrics: Mapping[str, object], key: str, scale: float | None) -> bool:
     value = metrics.get(key)
+    return bool(value) if scale is None else isinstance(value, int | float)
+
+
+def _cell(metrics: Mapping[str, object], key: str, scale: float | None) -> str:
+    value = metrics.get(key)
+    if scale is None:  # notes
+        return "; ".join(value) if isinstance(value, list | tuple) else str(value or "")
     if key in (metrics.get("unresolved") or ()):
         return UNRESOLVED
     if isinstance(value, int) and scale == 1:
@@ -60,7 +68,7 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
         groups.setdefault(function.removeprefix("test_perf_"), {})[params.rstrip("]") or "-"] = metrics
     lines: list[str] = []
     for function, rows in groups.items():
-        used = [c for c in COLUMNS if any(isinstance(m.get(c[0]), int | float) for m in rows.values())]
+        used = [c for c in COLUMNS if any(_has(m, c[0], c[2]) for m in rows.values())]
         cells = [[params, *(_cell(m, key, scale) for key, _, scale in used)] for params, m in rows.items()]
         lines += ["", *_render([function, *(title for _, title, _ in used)], cells)]
     return [*lines[1:], LEGEND] if lines else []

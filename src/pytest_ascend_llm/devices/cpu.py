@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import platform
 import resource
 from pathlib import Path
 
 import psutil
 
+from pytest_ascend_llm.benchmarking.noise import usable_cores
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.torch_backend import torch
 
@@ -25,14 +25,6 @@ def cpu_model_name() -> str:
     except OSError:
         pass
     return platform.processor() or platform.machine()
-
-
-def usable_cores() -> int:
-    """Cores this process may run on (its affinity mask; containers and taskset narrow it)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
 
 
 def default_cpu_threads() -> int:

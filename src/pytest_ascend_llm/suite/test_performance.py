@@ -7,9 +7,8 @@ import pytest
 
 from pytest_ascend_llm.benchmarking.results import generation_tokens
 from pytest_ascend_llm.engines import SamplingParams
-from pytest_ascend_llm.metrics.roofline import decode_roofline
 from pytest_ascend_llm.metrics.timing import tpot_by_position
-from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
+from pytest_ascend_llm.suite.physics import check_decode_speed, check_generation_speed
 from pytest_ascend_llm.suite.prompts import prompt_of_length, skip_unless_context_fits
 
 pytestmark = pytest.mark.npu
@@ -29,12 +28,13 @@ LONG_BUCKET = 64
 
 
 @pytest.mark.parametrize("category", CATEGORIES)
-def test_perf_generation_end_to_end(llm_bench, llm_engine, category):
+def test_perf_generation_end_to_end(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth, category):
     question, new_tokens = CATEGORIES[category]
     prompt = llm_engine.format_chat([{"role": "user", "content": question}])
     params = SamplingParams(max_new_tokens=new_tokens, ignore_eos=True)
     case = llm_bench(lambda: llm_engine.generate([prompt], params), tokens=generation_tokens)
     assert all(r.output_tokens == new_tokens for r in case.requests), "EOS ignored: every round does the same work"
+    check_generation_speed(llm_bench, case, llm_session, llm_loaded, llm_measured_bandwidth, batch=1)
 
 
 @pytest.mark.parametrize("context", PREFILL_CONTEXTS, ids=[f"ctx{c}" for c in PREFILL_CONTEXTS])
@@ -57,32 +57,12 @@ def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, llm_me
         extra={"batch_size": batch, "context_tokens": context},
     )
     assert state.context_length == context + 1, "the KV cache grew across rounds"
-    dtype_bytes = llm_loaded.dtype_bytes
-    embedding = llm_loaded.model.get_input_embeddings().weight.numel() * dtype_bytes
-    kv_per_token = kv_bytes_per_token(llm_session.source.config, dtype_bytes)
     step = case.metrics()["p50"]
-    bandwidths = {"table": llm_session.table_bandwidth, "measured": llm_measured_bandwidth}
-    for label, bandwidth in bandwidths.items():
-        if bandwidth:
-            roof = decode_roofline(
-                llm_loaded.expected_weight_bytes, embedding, kv_per_token, [context + 1] * batch, bandwidth, step
-            )
-            case.extra[f"mbu_{label}_bw"] = roof.mbu
-            case.extra[f"roofline_tokens_per_s_{label}_bw"] = batch / roof.min_step_seconds
-            if roof.exceeds_roofline:
-                llm_bench.record(case)
-                pytest.fail(
-                    f"decode step of {step * 1e3:.3f} ms reads {roof.min_bytes_per_step / 2**20:.1f} MiB: faster than "
-                    f"the {label} bandwidth {bandwidth / 1e9:.4g} GB/s allows ({roof.min_step_seconds * 1e3:.3f} ms) "
-                    "- a measurement bug (missing device synchronize?) or a wrong --llm-peak-bandwidth",
-                    pytrace=False,
-                )
-    case.extra["mbu"] = case.extra.get("mbu_table_bw", case.extra.get("mbu_measured_bw"))
-    llm_bench.record(case)
+    check_decode_speed(llm_bench, case, llm_session, llm_loaded, llm_measured_bandwidth, [context + 1] * batch, step)
 
 
 @pytest.mark.parametrize("batch", SCALING_BATCHES, ids=[f"bs{b}" for b in SCALING_BATCHES])
-def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, batch):
+def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth, batch):
     prompts = [llm_engine.format_chat([{"role": "user", "content": q}]) for q, _ in CATEGORIES.values()]
     batch_prompts = (prompts * batch)[:batch]
     params = SamplingParams(max_new_tokens=SCALING_NEW_TOKENS, ignore_eos=True)
@@ -91,10 +71,10 @@ def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, batch):
     single = llm_session.results.get(case.name.replace(f"[bs{batch}]", "[bs1]"))
     if single is not None:
         case.extra["speedup_vs_batch1"] = case.tokens_per_s / single.tokens_per_s
-    llm_bench.record(case)
+    check_generation_speed(llm_bench, case, llm_session, llm_loaded, llm_measured_bandwidth, batch=batch)
 
 
-def test_perf_long_generation_tpot_by_position(llm_bench, llm_engine, llm_session):
+def test_perf_long_generation_tpot_by_position(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth):
     new_tokens = 512 if llm_session.device.is_accelerator else 256
     skip_unless_context_fits(llm_session, new_tokens + 64, "long_generation_tpot_by_position")
     prompt = llm_engine.format_chat([{"role": "user", "content": CATEGORIES["long_continuation"][0]}])
@@ -106,4 +86,4 @@ def test_perf_long_generation_tpot_by_position(llm_bench, llm_engine, llm_sessio
         case.extra[f"tpot_tokens_{first}_{last}"] = values[len(values) // 2]
     buckets = [v for k, v in case.extra.items() if k.startswith("tpot_tokens_")]
     case.extra["tpot_last_over_first"] = buckets[-1] / buckets[0]
-    llm_bench.record(case)
+    check_generation_speed(llm_bench, case, llm_session, llm_loaded, llm_measured_bandwidth, batch=1)

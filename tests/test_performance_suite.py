@@ -53,6 +53,9 @@ def test_cpu_run_of_every_performance_case_saves_tails_and_the_stack(pytester):
     qa = benches["pytest_ascend_llm.suite.test_performance::test_perf_generation_end_to_end[short_qa]"]
     assert qa["p50"] <= qa["p95"] <= qa["p99"] and qa["ttft_p95"] > 0 and qa["tpot_p95"] > 0
     assert qa["tokens_per_s"] > 0 and qa["output_tokens"] == 5 * 32
+    assert qa["n"] == qa["ttft_n"] == 5 and {"p95", "p99", "ttft_p95"} <= set(qa["unresolved"])
+    assert len(qa["samples"]["round_seconds"]) == 5 and len(qa["samples"]["itl"]) == 5 * 31
+    assert qa["tokens_per_s"] == pytest.approx(5 * 32 / sum(qa["samples"]["round_seconds"]))
     decode = benches["pytest_ascend_llm.suite.test_performance::test_perf_decode_step[bs8-ctx128]"]
     assert 0 < decode["mbu_measured_bw"] < 1 and decode["batch_size"] == 8
     scaling = benches["pytest_ascend_llm.suite.test_performance::test_perf_batch_scaling[bs4]"]

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 RULES_KEY = pytest.StashKey[list[GateRule]]()
 VERDICTS_KEY = pytest.StashKey[list]()
+TRACKED_KEY = pytest.StashKey[float]()
 GENERIC_WARNING = "Benchmark machine_info is different"
 COMPACT_COLUMNS = ["min", "median", "max", "rounds"]  # our own table has the percentiles
 
@@ -56,6 +57,18 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(str(error)) from None
     if config.stash[RULES_KEY] and not config.getoption("benchmark_compare", None):
         raise pytest.UsageError("--llm-compare-fail needs a run to compare with: add --benchmark-compare[=NUM]")
+    config.stash[TRACKED_KEY] = tracked_percentile(config.stash[RULES_KEY], _saves_or_compares(config))
+
+
+def _saves_or_compares(config: pytest.Config) -> bool:
+    return any(config.getoption(name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare"))
+
+
+def tracked_percentile(rules: list[GateRule], saved_for_comparison: bool) -> float:
+    """The round-time percentile adaptive rounds pin down: the highest one gated, P95 for runs saved or
+    compared (a later gate needs it resolved), else the median."""
+    gated = [float(rule.statistic[1:]) for rule in rules if rule.prefix == "" and rule.statistic != "mean"]
+    return max(gated, default=95.0 if saved_for_comparison else 50.0)
 
 
 def stable_name(item: pytest.Item) -> str:
@@ -72,13 +85,16 @@ class LLMBench:
     itself off) a case runs once, untimed by pytest-benchmark, as a correctness check: its assertions
     still run, and it reports no latency figures."""
 
-    def __init__(self, benchmark, llm: LLMSession, name: str) -> None:
+    def __init__(self, benchmark, llm: LLMSession, name: str, percentile: float = 50) -> None:
         self.benchmark = benchmark
         self.llm = llm
         self.name = name
         benchmark.fullname = name
-        self.rounds, self.warmup = llm.bench_rounds()
+        self.policy = llm.round_policy(percentile)
+        self.rounds, self.warmup = llm.settings.rounds, llm.bench_warmup()
         self.disabled = bool(getattr(benchmark, "disabled", False))
+        if self.policy is not None and not hasattr(benchmark, "_make_stats"):
+            self.policy, self.rounds = None, self.policy.floor  # a pytest-benchmark without the seam
 
     def __call__(
         self,
@@ -99,11 +115,25 @@ class LLMBench:
             self.benchmark.pedantic(lambda: seconds.append(log.timed_round()), setup=setup)
             self.llm.unbenchmarked.append(self.name)
             return log.case(self.name, seconds, extra)
-        self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
-        case = log.case(self.name, self.benchmark.stats.stats.data, extra)
+        if self.policy is None:
+            self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
+            seconds = self.benchmark.stats.stats.data
+        else:
+            seconds = self._adaptive_rounds(log, setup)
+        case = log.case(self.name, seconds, extra)
         case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()])
         self.record(case)
         return case
+
+    def _adaptive_rounds(self, log, setup: Callable[[], None] | None) -> list[float]:
+        """Rounds until the policy is satisfied, handed to pytest-benchmark as its stats (its ``pedantic``
+        takes a fixed count), so its table, JSON and --benchmark-compare see them like any others."""
+        seconds = log.run(setup, self.warmup, self.policy.wants_more)
+        stats = self.benchmark._make_stats(1)
+        for value in seconds:
+            stats.update(value)
+        self.benchmark._mode = "llm_bench(...)"  # the fixture was used: no "not used at all" warning
+        return seconds
 
     def annotate(self, **values: object) -> None:
         """Add measurements taken around the case (e.g. its peak memory) to its saved metrics."""
@@ -123,7 +153,7 @@ class LLMBench:
 @pytest.fixture
 def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> LLMBench:
     """``llm_bench(work, tokens=...)``: a pytest-benchmark case with P50–P99, tokens/s and TTFT/TPOT/ITL."""
-    return LLMBench(benchmark, llm_session, stable_name(request.node))
+    return LLMBench(benchmark, llm_session, stable_name(request.node), request.config.stash[TRACKED_KEY])
 
 
 @pytest.fixture(scope="session")
@@ -137,10 +167,11 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     llm = active_session(config)
     if llm is None or not config.pluginmanager.hasplugin("benchmark"):
         return []
-    rounds, warmup = llm.bench_rounds()
+    policy = llm.round_policy(config.stash[TRACKED_KEY])
+    rounds = policy.describe() if policy else f"{llm.settings.rounds} timed rounds (--llm-rounds)"
     return [
-        f"ascend-llm benchmark: {rounds} timed + {warmup} warm-up rounds per llm_bench case (--llm-rounds, "
-        "--llm-warmup); pytest-benchmark's min_rounds/warmup defaults above do not apply to them"
+        f"ascend-llm benchmark: {rounds}, after {llm.bench_warmup()} warm-up round(s) per llm_bench case; "
+        "pytest-benchmark's min_rounds/warmup defaults above do not apply to them"
     ]
 
 

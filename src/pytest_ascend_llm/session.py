@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from functools import cached_property
 
+from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy
 from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
@@ -156,13 +157,27 @@ class LLMSession:
             engine=self.settings.engine,
         )
 
-    def bench_rounds(self) -> tuple[int, int]:
-        """Timed and warm-up rounds per benchmark case: the options, else 20 + 3 on an accelerator and
-        5 + 1 on CPU (where the suite exercises logic on the built-in model, not a deployment)."""
+    def bench_warmup(self) -> int:
+        """Untimed warm-up rounds per case: the option, else 3 on an accelerator and 1 on CPU."""
+        if self.settings.warmup is not None:
+            return self.settings.warmup
+        return 3 if self.device.is_accelerator else 1
+
+    def round_policy(self, percentile: float = 50) -> RoundPolicy | None:
+        """How many timed rounds a case gets: None when --llm-rounds fixes them, else adaptive rounds
+        tracking ``percentile``: on an accelerator 10 to 200 rounds within 20 s per case; on CPU (logic
+        checks on the built-in model, where the quick start must stay short) 5 to 60 within 1.5 s."""
+        if self.settings.rounds:
+            return None
         accelerator = self.device.is_accelerator
-        rounds = self.settings.rounds or (20 if accelerator else 5)
-        warmup = self.settings.warmup if self.settings.warmup is not None else (3 if accelerator else 1)
-        return rounds, warmup
+        return RoundPolicy(
+            min_rounds=10 if accelerator else 5,
+            max_rounds=200 if accelerator else 60,
+            budget_seconds=(20.0 if accelerator else 1.5)
+            if self.settings.case_seconds is None
+            else self.settings.case_seconds,
+            percentile=percentile,
+        )
 
     def runs_marker(self, marker: str) -> bool:
         """Marked tests run on their device kind, or anywhere the user named a device explicitly."""

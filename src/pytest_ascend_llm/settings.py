@@ -49,7 +49,12 @@ OPTIONS = (
     OptionSpec("trust_remote_code", "allow the model's own Python code to run (off by default)", flag=True),
     OptionSpec("long_context", "prompt tokens of the long-context check (default: min(8192, model maximum))"),
     OptionSpec("parity_force", "run the CPU float32 parity check even if host memory looks too small", flag=True),
-    OptionSpec("rounds", "timed rounds per benchmark case (default: 20 on an accelerator, 5 on CPU)"),
+    OptionSpec(
+        "rounds",
+        "fixed timed rounds per benchmark case (default: adaptive, until the tracked percentile is within ±5 percent "
+        "or the case's time budget is spent)",
+    ),
+    OptionSpec("case_seconds", "time budget of a case's adaptive rounds (default: 20 on an accelerator, 1.5 on CPU)"),
     OptionSpec("warmup", "untimed warm-up rounds per benchmark case (default: 3 on an accelerator, 1 on CPU)"),
     OptionSpec("peak_bandwidth", "peak memory bandwidth in GB/s for the roofline (default: the device table)"),
     OptionSpec("device_specs", "JSON file of device peaks overriding the built-in table"),
@@ -84,6 +89,7 @@ class Settings:
     long_context: int | None = None
     parity_force: bool = False
     rounds: int | None = None
+    case_seconds: float | None = None
     warmup: int | None = None
     peak_bandwidth_gbps: float | None = None
     device_specs: str | None = None
@@ -117,6 +123,7 @@ class Settings:
             long_context=_number(values, "long_context", int, origin, minimum=1),
             parity_force=_truthy(values.get("parity_force")),
             rounds=_number(values, "rounds", int, origin, minimum=1),
+            case_seconds=_number(values, "case_seconds", float, origin, minimum=0.0),
             warmup=_number(values, "warmup", int, origin, minimum=0),
             peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, origin, minimum=1e-9),
             device_specs=str(values["device_specs"]) if values.get("device_specs") else None,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy
 from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.engines.base import GenerationResult
@@ -29,6 +30,21 @@ class RoundLog:
         self.device.synchronize()
         results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
         self.rounds.append((self.tokens(output), results))
+
+    def run(
+        self, setup: Callable[[], None] | None, warmup: int, wants_more: Callable[[list[float]], bool]
+    ) -> list[float]:
+        """Untimed warm-up rounds, then timed rounds while ``wants_more(seconds so far)``."""
+        for _ in range(warmup):
+            if setup is not None:
+                setup()
+            self.round()
+        seconds: list[float] = []
+        while wants_more(seconds):
+            if setup is not None:
+                setup()
+            seconds.append(self.timed_round())
+        return seconds
 
     def timed_round(self) -> float:
         """One round timed here, device-synchronized at both ends; returns its seconds."""
@@ -57,14 +73,10 @@ def run_rounds(
     warmup: int = 1,
     setup: Callable[[], None] | None = None,
     extra: dict | None = None,
+    policy: RoundPolicy | None = None,
 ) -> CaseResult:
-    """Benchmark a case without pytest: ``setup`` runs untimed before each round."""
+    """Benchmark a case without pytest: ``setup`` runs untimed before each round; ``policy`` (adaptive
+    rounds) replaces the fixed ``rounds``."""
     log = RoundLog(work, tokens, device)
-    seconds: list[float] = []
-    for index in range(warmup + rounds):
-        if setup is not None:
-            setup()
-        elapsed = log.timed_round()
-        if index >= warmup:
-            seconds.append(elapsed)
+    seconds = log.run(setup, warmup, policy.wants_more if policy else (lambda done: len(done) < rounds))
     return log.case(name, seconds, extra)

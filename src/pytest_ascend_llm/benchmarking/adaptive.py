@@ -1,0 +1,73 @@
+"""When to stop timing a case: once its statistic is pinned down, or its time budget is spent.
+
+pytest-benchmark's ``max_time`` is the analogue for microbenchmarks. Here a round is a whole generation,
+so the rule is about confidence: keep going until the distribution-free 95 % interval of the tracked
+percentile (order statistics, binomial ranks; no resampling, so it is cheap to check after every
+round) is within ±``target`` of it, with at least enough rounds for that percentile to be more than the
+maximum. A fixed ``--llm-rounds`` bypasses all of this.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from pytest_ascend_llm.metrics.stats import min_samples, percentile
+
+Z_95 = 1.959964
+
+
+def percentile_interval(samples: Sequence[float], q: float) -> tuple[float, float] | None:
+    """A distribution-free 95 % interval for the q-th percentile: the order statistics whose ranks bound
+    a Binomial(n, q/100) count; None while n is too small for the interval to exist."""
+    n, p = len(samples), q / 100
+    if n < 2:
+        return None
+    spread = Z_95 * math.sqrt(n * p * (1 - p))
+    low, high = math.floor(n * p - spread), math.ceil(n * p + spread)
+    if low < 0 or high > n - 1:
+        return None
+    ordered = sorted(samples)
+    return ordered[low], ordered[high]
+
+
+@dataclass(frozen=True)
+class RoundPolicy:
+    """Adaptive rounds: ``min_rounds`` ≤ rounds ≤ ``max_rounds``; stop early once the ``percentile``'s
+    interval is within ±``target`` (relative), or once ``budget_seconds`` of timed rounds are spent."""
+
+    min_rounds: int
+    max_rounds: int
+    budget_seconds: float
+    percentile: float = 50
+    target: float = 0.05
+
+    @property
+    def floor(self) -> int:
+        """Rounds below which no stop is allowed: the minimum, and what the percentile needs to exist."""
+        return min(self.max_rounds, max(self.min_rounds, min_samples(self.percentile)))
+
+    def precise(self, seconds: Sequence[float]) -> bool:
+        interval = percentile_interval(seconds, self.percentile)
+        if interval is None:
+            return False
+        centre = percentile(seconds, self.percentile)
+        return centre > 0 and (interval[1] - interval[0]) / 2 <= self.target * centre
+
+    def done(self, seconds: Sequence[float], elapsed: float) -> bool:
+        count = len(seconds)
+        if count >= self.max_rounds:
+            return True
+        if count < self.floor:
+            return False
+        return elapsed >= self.budget_seconds or self.precise(seconds)
+
+    def wants_more(self, seconds: Sequence[float]) -> bool:
+        return not self.done(seconds, sum(seconds))
+
+    def describe(self) -> str:
+        return (
+            f"adaptive rounds: at least {self.floor}, at most {self.max_rounds}, until the P{self.percentile:g}'s "
+            f"95% interval is within ±{self.target:.0%} or {self.budget_seconds:g} s of rounds are spent"
+        )

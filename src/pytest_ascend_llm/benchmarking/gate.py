@@ -30,6 +30,8 @@ GATED_METRICS = tuple(f"{prefix}{stat}" for prefix in PREFIXES for stat in STATI
 SAMPLE_KEYS = {"": "round_seconds", "ttft_": "ttft", "tpot_": "tpot", "itl_": "itl", "itl_chunk_": "itl_chunk"}
 RESAMPLES = 4000
 CONFIDENCE = 0.99
+Z_CONFIDENCE = 2.575829  # two-sided 99 % normal quantile
+CHUNKS = 5
 SEED = 20261126
 _EXPRESSION = re.compile(r"^(?P<metric>[a-z0-9_]+):(?P<amount>\d+(?:\.\d+)?)(?P<percent>%?)$")
 
@@ -106,8 +108,21 @@ def _statistic(samples, statistic: str, axis: int | None = None):
     return np.percentile(samples, float(statistic[1:]), axis=axis, method="linear")
 
 
+def _wander(samples) -> float:
+    """How far the run's level wanders within it: the spread (log scale) of the medians of CHUNKS
+    consecutive slices. Rounds on a shared host are not independent (load comes and goes), and the
+    level of the next session moves about as much; resampling single rounds cannot see that."""
+    import numpy as np
+
+    if len(samples) < 2 * CHUNKS:
+        return 0.0
+    medians = [float(np.median(part)) for part in np.array_split(np.asarray(samples, dtype=float), CHUNKS)]
+    return float(np.std(np.log(medians), ddof=1)) if min(medians) > 0 else 0.0
+
+
 def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[float, float, float]:
-    """Point estimate and CONFIDENCE interval of the change (ratio or difference) of the statistic."""
+    """Point estimate and CONFIDENCE interval of the change (ratio or difference) of the statistic: the
+    bootstrap's spread of the statistic plus each run's level wander, combined on a log scale."""
     import numpy as np
 
     rng = np.random.default_rng(SEED)
@@ -115,13 +130,16 @@ def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[f
     stat_a = _statistic(a[rng.integers(0, a.size, (RESAMPLES, a.size))], rule.statistic, axis=1)
     stat_b = _statistic(b[rng.integers(0, b.size, (RESAMPLES, b.size))], rule.statistic, axis=1)
     point_a, point_b = float(_statistic(a, rule.statistic)), float(_statistic(b, rule.statistic))
+    if min(point_a, point_b, float(stat_a.min()), float(stat_b.min())) <= 0:
+        return float("nan"), float("nan"), float("nan")
+    spread = float(np.std(np.log(stat_b) - np.log(stat_a)))
+    wander = math.sqrt((_wander(a) ** 2 + _wander(b) ** 2) / CHUNKS)
+    half = Z_CONFIDENCE * math.hypot(spread, wander)  # on the log scale
+    ratio = point_b / point_a
     if rule.relative:
-        changes, point = stat_b / stat_a, point_b / point_a
-    else:
-        changes, point = stat_b - stat_a, point_b - point_a
-    tail = (1 - CONFIDENCE) / 2 * 100
-    low, high = np.percentile(changes, [tail, 100 - tail])
-    return point, float(low), float(high)
+        return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+    scale = math.sqrt(point_a * point_b)  # the log-scale half width, in seconds at the runs' level
+    return point_b - point_a, point_b - point_a - half * scale, point_b - point_a + half * scale
 
 
 def _rounds_to_decide(point: float, low: float, high: float, band: tuple[float, float], count: int) -> str:

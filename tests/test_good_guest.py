@@ -131,7 +131,7 @@ def test_xdist_runs_compatibility_and_performance_cases_to_the_end(pytester):
         "pytest_ascend_llm.suite.test_compatibility",
         "pytest_ascend_llm.suite.test_performance",
         "-k",
-        "stack or inference or generation_end_to_end or prefill",
+        "stack or inference or generation_end_to_end and short_qa or prefill and ctx128",
         "--llm-device",
         "cpu",
         "-n",
@@ -140,7 +140,7 @@ def test_xdist_runs_compatibility_and_performance_cases_to_the_end(pytester):
         "no:cacheprovider",
     )
     outcomes = result.parseoutcomes()
-    assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 12, outcomes
+    assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 8, outcomes
     assert result.ret == 0
     assert "INTERNALERROR" not in result.stdout.str() + result.stderr.str()
 

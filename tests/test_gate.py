@@ -109,3 +109,33 @@ def test_the_verdict_table_shows_counts_interval_and_verdict():
     assert "99% interval" in header and "verdict" in header
     assert "(n=30)" in row and "regressed" in row and "+3" in row
     assert not math.isnan(verdicts[0].change)
+
+
+def test_wall_time_that_grew_without_cpu_time_is_the_hosts_not_the_builds():
+    """On a CPU device, preemption by another process adds wall time but not the process's CPU time."""
+    rule = parse_rule("p50:10%")
+    cpu = _rounds(30, 5)
+    before = {"samples": {"round_seconds": _rounds(30, 1), "round_cpu_seconds": cpu}}
+    preempted = {"samples": {"round_seconds": _rounds(30, 2, scale=1.6), "round_cpu_seconds": _rounds(30, 6)}}
+    verdict = judge("c", rule, before, preempted)
+    assert verdict.verdict == INCONCLUSIVE and "another process took the cores" in verdict.note
+    slower_build = {"samples": {"round_seconds": _rounds(30, 2, scale=1.6), "round_cpu_seconds": _rounds(30, 6, 1.6)}}
+    assert judge("c", rule, before, slower_build).verdict == REGRESSED
+
+
+def test_a_contended_run_cannot_fail_a_per_request_metric():
+    rule = parse_rule("ttft_p50:10%")
+    before = {"samples": {"ttft": _rounds(30, 1)}}
+    now = {"samples": {"ttft": _rounds(30, 2, scale=1.6)}, "noise": ["contended (CPU 40% of wall)"]}
+    verdict = judge("c", rule, before, now)
+    assert verdict.verdict == INCONCLUSIVE and "contended (CPU 40% of wall)" in verdict.note
+    assert judge("c", rule, before, {"samples": now["samples"]}).verdict == REGRESSED
+
+
+def test_cpu_share_names_a_preempted_case():
+    from pytest_ascend_llm.benchmarking.noise import cpu_share, noise_notes
+
+    share = cpu_share([0.10, 0.10, 0.10], [0.04, 0.05, 0.03], threads=1)
+    assert share == pytest.approx(0.4)
+    assert noise_notes([0.1, 0.1, 0.1], [None], share) == ["contended (CPU 40% of wall)"]
+    assert cpu_share([0.10, 0.10], [0.10, 0.098], threads=1) > 0.95

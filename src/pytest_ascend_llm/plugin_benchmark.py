@@ -105,7 +105,7 @@ class LLMBench:
     ) -> CaseResult:
         """Time ``work`` per round, synchronized at the end of the round; ``setup`` runs untimed before
         each round; ``tokens`` counts what a round produced, as the engine counted it."""
-        from pytest_ascend_llm.benchmarking.noise import load_average, noise_notes
+        from pytest_ascend_llm.benchmarking.noise import cpu_share, load_average, noise_notes
         from pytest_ascend_llm.benchmarking.rounds import RoundLog
 
         load_before = load_average()
@@ -121,7 +121,12 @@ class LLMBench:
         else:
             seconds = self._adaptive_rounds(log, setup)
         case = log.case(self.name, seconds, extra)
-        case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()])
+        contention = None
+        if self.llm.device.kind == "cpu":
+            from pytest_ascend_llm.torch_backend import torch
+
+            contention = cpu_share(case.round_seconds, case.round_cpu_seconds, torch.get_num_threads())
+        case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()], contention)
         self.record(case)
         return case
 

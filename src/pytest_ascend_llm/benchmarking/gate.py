@@ -180,7 +180,9 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
         return Verdict(case, rule, NOT_COMPARED, base, current, counts=counts, note=f"{rule.metric} is not a number")
     band = rule.band
     if low > band[1]:
-        verdict, note = REGRESSED, ""
+        verdict, note = REGRESSED, _contention(case, rule, before, now)
+        if note:
+            verdict = INCONCLUSIVE
     elif high < band[0]:
         verdict, note = IMPROVED, ""
     elif low >= band[0] and high <= band[1]:
@@ -188,6 +190,24 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
     return Verdict(case, rule, verdict, base, current, point, low, high, counts, note)
+
+
+def _contention(case: str, rule: GateRule, before: Mapping[str, object], now: Mapping[str, object]) -> str:
+    """Why a slowdown on a CPU device may be the host's, not the build's; '' when it is the build's.
+    Round times: the process's CPU time per round must have grown clearly too (preemption adds wall
+    time, not CPU time). Per-request metrics: neither run may have been contended."""
+    cpu_before = (before.get("samples") or {}).get("round_cpu_seconds")
+    cpu_now = (now.get("samples") or {}).get("round_cpu_seconds")
+    if rule.prefix == "" and cpu_before and cpu_now:
+        cpu = judge(case, rule, {"samples": {"round_seconds": cpu_before}}, {"samples": {"round_seconds": cpu_now}})
+        if cpu.verdict == REGRESSED:
+            return ""
+        return (
+            f"wall time grew but the process's CPU time per round did not clearly ({cpu.verdict}): another "
+            "process took the cores; rerun on a quiet host"
+        )
+    notes = [n for run in (before, now) for n in (run.get("noise") or ()) if str(n).startswith("contended")]
+    return f"a run was contended ({notes[0]}): rerun on a quiet host" if notes else ""
 
 
 def apply_gate(

@@ -35,6 +35,7 @@ class CaseResult:
     tokens_per_round: list[int]
     requests: list[GenerationResult] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
+    round_cpu_seconds: list[float] = field(default_factory=list)  # process CPU time of each timed round
 
     @property
     def tokens_per_s(self) -> float:
@@ -51,6 +52,8 @@ class CaseResult:
     def samples(self) -> dict[str, list[float]]:
         """The raw samples behind every statistic, per family."""
         raw = {"round_seconds": list(self.round_seconds)}
+        if self.round_cpu_seconds:
+            raw["round_cpu_seconds"] = list(self.round_cpu_seconds)
         if self.requests:
             raw["ttft"] = [r.ttft for r in self.requests if r.ttft is not None]
             raw["tpot"] = [r.tpot for r in self.requests if r.tpot is not None]

@@ -7,6 +7,7 @@ pytest-benchmark's ``pedantic`` instead, so both paths record rounds the same wa
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,13 +24,16 @@ class RoundLog:
     work: Callable[[], object]
     tokens: Callable[[object], int]
     device: Device
-    rounds: list[tuple[int, list[GenerationResult]]] = field(default_factory=list)
+    rounds: list[tuple[int, list[GenerationResult], float]] = field(default_factory=list)
 
     def round(self) -> None:
+        """One round; its process CPU seconds are kept too (on a CPU device, CPU time well below wall
+        time means another process took the cores)."""
+        cpu_start = time.process_time()
         output = self.work()
         self.device.synchronize()
         results = [r for r in output if isinstance(r, GenerationResult)] if isinstance(output, list) else []
-        self.rounds.append((self.tokens(output), results))
+        self.rounds.append((self.tokens(output), results, time.process_time() - cpu_start))
 
     def run(
         self, setup: Callable[[], None] | None, warmup: int, wants_more: Callable[[list[float]], bool]
@@ -54,13 +58,14 @@ class RoundLog:
 
     def case(self, name: str, round_seconds: list[float], extra: dict | None = None) -> CaseResult:
         """The last len(round_seconds) rounds (warm-up rounds come first and are left out)."""
-        timed = self.rounds[-len(round_seconds) :]
+        timed = self.rounds[-len(round_seconds) :] if round_seconds else []
         return CaseResult(
             name=name,
             round_seconds=list(round_seconds),
-            tokens_per_round=[count for count, _ in timed],
-            requests=[r for _, results in timed for r in results],
+            tokens_per_round=[count for count, _, _ in timed],
+            requests=[r for _, results, _ in timed for r in results],
             extra=dict(extra or {}),
+            round_cpu_seconds=[cpu for _, _, cpu in timed] if self.device.kind == "cpu" else [],
         )
 
 

@@ -61,3 +61,18 @@ def test_asking_for_the_npu_is_a_one_line_usage_error(pytester, monkeypatch):
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines(["ERROR: --llm-device npu: no NPU device is usable (torch_npu * cannot load*"])
     assert "Traceback" not in result.stderr.str()
+
+
+def test_importing_the_package_routes_a_later_plain_import_torch_the_safe_way(monkeypatch):
+    """The package imports no torch itself; the first `import torch` by anyone afterwards still works
+    here, and torch keeps its own module spec."""
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    code = (
+        "import sys, pytest_ascend_llm\n"
+        "assert 'torch' not in sys.modules\n"
+        "import torch, torch.nn\n"
+        "print(torch.__spec__.origin.endswith('torch/__init__.py'))"
+    )
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.returncode == 0, completed.stderr
+    assert completed.stdout.strip() == "True"

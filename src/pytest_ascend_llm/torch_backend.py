@@ -121,3 +121,45 @@ def __getattr__(name: str):
         prepare_torch()
         return importlib.import_module("torch")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+class _PreparedTorchLoader:
+    """Loads torch by running ``prepare_torch`` and handing the import system the module it imported.
+    The work happens in ``create_module``, after the finder has returned: had the finder imported
+    torch itself, importlib would see the module appear and execute torch's real spec a second time."""
+
+    def create_module(self, spec):
+        prepare_torch()
+        module = sys.modules["torch"]
+        self.real_spec = module.__spec__
+        return module
+
+    def exec_module(self, module) -> None:
+        """Nothing to run: the module is complete. The import system stamped our spec on it; put back
+        torch's own (its origin and search locations)."""
+        module.__spec__ = self.real_spec
+
+
+class _SafeTorchImport:
+    """The first ``import torch`` anywhere in the process (a user's conftest, say) goes through
+    ``prepare_torch``, so a half-installed Ascend box gets a working torch instead of a crash, while a
+    run that never imports torch pays nothing."""
+
+    def find_spec(self, fullname, path=None, target=None):
+        if fullname != "torch":
+            return None
+        _remove_guard()
+        return importlib.util.spec_from_loader("torch", _PreparedTorchLoader())
+
+
+def _remove_guard() -> None:
+    sys.meta_path[:] = [finder for finder in sys.meta_path if not isinstance(finder, _SafeTorchImport)]
+
+
+def guard_torch_import() -> None:
+    """Where torch_npu is installed and torch not yet imported, route the first ``import torch`` through
+    ``prepare_torch``. Imports nothing itself."""
+    if "torch" in sys.modules or any(isinstance(f, _SafeTorchImport) for f in sys.meta_path):
+        return
+    if torch_npu_installed():
+        sys.meta_path.insert(0, _SafeTorchImport())

@@ -9,6 +9,17 @@ from pytest_ascend_llm.benchmarking.noise import noise_notes, usable_cores
 from pytest_ascend_llm.benchmarking.rounds import run_rounds
 from pytest_ascend_llm.devices.cpu import CpuDevice
 
+PREFILL_CTX128_ON_CPU = (
+    "--pyargs",
+    "pytest_ascend_llm.suite.test_performance",
+    "-k",
+    "prefill and ctx128",
+    "--llm-device",
+    "cpu",
+    "-p",
+    "no:cacheprovider",
+)
+
 
 def test_the_percentile_interval_uses_binomial_ranks_of_the_ordered_samples():
     samples = [float(value) for value in range(1, 101)]  # 1..100
@@ -52,18 +63,11 @@ def test_noise_notes_flag_a_busy_host_and_scattered_rounds():
 def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
     storage = pytester.path / "runs"
     result = pytester.runpytest(
-        "--pyargs",
-        "pytest_ascend_llm.suite.test_performance",
-        "-k",
-        "prefill and ctx128",
-        "--llm-device",
-        "cpu",
+        *PREFILL_CTX128_ON_CPU,
         "--llm-case-seconds",
         "0",
         f"--benchmark-storage=file://{storage}",
         "--benchmark-save=base",
-        "-p",
-        "no:cacheprovider",
     )
     result.assert_outcomes(passed=1, deselected=result.parseoutcomes()["deselected"])
     result.stdout.fnmatch_lines(["ascend-llm benchmark: adaptive rounds: at least 21, at most 60*"])
@@ -76,16 +80,5 @@ def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
 
 @pytest.mark.parametrize("rounds", ["3"])
 def test_fixed_rounds_are_honoured_and_thin_percentiles_are_shown_as_such(pytester, rounds):
-    result = pytester.runpytest(
-        "--pyargs",
-        "pytest_ascend_llm.suite.test_performance",
-        "-k",
-        "prefill and ctx128",
-        "--llm-device",
-        "cpu",
-        "--llm-rounds",
-        rounds,
-        "-p",
-        "no:cacheprovider",
-    )
+    result = pytester.runpytest(*PREFILL_CTX128_ON_CPU, "--llm-rounds", rounds)
     result.stdout.fnmatch_lines(["prefill *n*p50 ms*p95 ms*", "ctx128 *3 * (max) *(max)*", "n: timed rounds*"])

@@ -20,6 +20,12 @@ def pytest_sessionfinish(session):
 """
 
 
+def _on_cpu(keyword: str, *suite_modules: str) -> tuple[str, ...]:
+    """Arguments running the shipped suite's ``suite_modules`` cases selected by ``keyword`` on CPU."""
+    modules = [f"pytest_ascend_llm.suite.{name}" for name in suite_modules]
+    return ("--pyargs", *modules, "-k", keyword, "--llm-device", "cpu", "-p", "no:cacheprovider")
+
+
 def _plugin_lines(result) -> list[str]:
     return [line for line in result.outlines + result.errlines if line.lstrip("=* ").startswith("ascend-llm")]
 
@@ -126,19 +132,8 @@ def test_plain_pytest_benchmark_users_get_what_they_always_got(pytester):
 
 
 def test_xdist_runs_compatibility_and_performance_cases_to_the_end(pytester):
-    result = pytester.runpytest_subprocess(
-        "--pyargs",
-        "pytest_ascend_llm.suite.test_compatibility",
-        "pytest_ascend_llm.suite.test_performance",
-        "-k",
-        "stack or inference or generation_end_to_end and short_qa or prefill and ctx128",
-        "--llm-device",
-        "cpu",
-        "-n",
-        "2",
-        "-p",
-        "no:cacheprovider",
-    )
+    keyword = "stack or inference or generation_end_to_end and short_qa or prefill and ctx128"
+    result = pytester.runpytest_subprocess(*_on_cpu(keyword, "test_compatibility", "test_performance"), "-n", "2")
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 8, outcomes
     assert result.ret == 0
@@ -147,15 +142,7 @@ def test_xdist_runs_compatibility_and_performance_cases_to_the_end(pytester):
 
 def test_benchmark_disable_runs_every_case_once_as_a_check(pytester):
     result = pytester.runpytest(
-        "--pyargs",
-        "pytest_ascend_llm.suite.test_performance",
-        "-k",
-        "generation_end_to_end or decode_step",
-        "--llm-device",
-        "cpu",
-        "--benchmark-disable",
-        "-p",
-        "no:cacheprovider",
+        *_on_cpu("generation_end_to_end or decode_step", "test_performance"), "--benchmark-disable"
     )
     outcomes = result.parseoutcomes()
     assert "failed" not in outcomes and "error" not in outcomes and outcomes["passed"] >= 10, outcomes

@@ -17,6 +17,7 @@ import pytest
 from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED, GateRule, apply_gate, parse_rule
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.plugin import active_session, awaken
+from pytest_ascend_llm.settings import truthy
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.benchmarking.results import CaseResult
@@ -242,7 +243,7 @@ class _GateOutcome:
 
 
 def _strict(config: pytest.Config) -> bool:
-    return config.getoption("llm_compare_strict") or os.environ.get("ASCEND_LLM_COMPARE_STRICT", "") in ("1", "true")
+    return config.getoption("llm_compare_strict") or truthy(os.environ.get("ASCEND_LLM_COMPARE_STRICT"))
 
 
 @pytest.hookimpl(tryfirst=True)

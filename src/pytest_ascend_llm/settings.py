@@ -119,9 +119,9 @@ class Settings:
             device=parse_device(str(values.get("device") or "auto"), origin("device")),
             dtype=dtype,
             engine=engine,
-            trust_remote_code=_truthy(values.get("trust_remote_code")),
+            trust_remote_code=truthy(values.get("trust_remote_code")),
             long_context=_number(values, "long_context", int, origin, minimum=1),
-            parity_force=_truthy(values.get("parity_force")),
+            parity_force=truthy(values.get("parity_force")),
             rounds=_number(values, "rounds", int, origin, minimum=1),
             case_seconds=_number(values, "case_seconds", float, origin, minimum=0.0),
             warmup=_number(values, "warmup", int, origin, minimum=0),
@@ -175,7 +175,8 @@ def _number(
     return number
 
 
-def _truthy(value: str | bool | None) -> bool:
+def truthy(value: str | bool | None) -> bool:
+    """An option or variable meant as on: True, or 1/true/yes/on in any case."""
     return value is True or str(value or "").strip().lower() in TRUE_WORDS
 
 

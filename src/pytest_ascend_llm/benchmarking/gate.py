@@ -120,9 +120,9 @@ def _wander(samples) -> float:
     return float(np.std(np.log(medians), ddof=1)) if min(medians) > 0 else 0.0
 
 
-def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[float, float, float]:
-    """Point estimate and CONFIDENCE interval of the change (ratio or difference) of the statistic: the
-    bootstrap's spread of the statistic plus each run's level wander, combined on a log scale."""
+def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[float, float, float, float, float]:
+    """The statistic before and now, and the point estimate and CONFIDENCE interval of its change (ratio
+    or difference): the bootstrap's spread plus each run's level wander, combined on a log scale."""
     import numpy as np
 
     rng = np.random.default_rng(SEED)
@@ -131,15 +131,16 @@ def _bootstrap(before: list[float], now: list[float], rule: GateRule) -> tuple[f
     stat_b = _statistic(b[rng.integers(0, b.size, (RESAMPLES, b.size))], rule.statistic, axis=1)
     point_a, point_b = float(_statistic(a, rule.statistic)), float(_statistic(b, rule.statistic))
     if min(point_a, point_b, float(stat_a.min()), float(stat_b.min())) <= 0:
-        return float("nan"), float("nan"), float("nan")
+        return point_a, point_b, float("nan"), float("nan"), float("nan")
     spread = float(np.std(np.log(stat_b) - np.log(stat_a)))
     wander = math.sqrt((_wander(a) ** 2 + _wander(b) ** 2) / CHUNKS)
     half = Z_CONFIDENCE * math.hypot(spread, wander)  # on the log scale
     ratio = point_b / point_a
     if rule.relative:
-        return ratio, ratio * math.exp(-half), ratio * math.exp(half)
+        return point_a, point_b, ratio, ratio * math.exp(-half), ratio * math.exp(half)
     scale = math.sqrt(point_a * point_b)  # the log-scale half width, in seconds at the runs' level
-    return point_b - point_a, point_b - point_a - half * scale, point_b - point_a + half * scale
+    change = point_b - point_a
+    return point_a, point_b, change, change - half * scale, change + half * scale
 
 
 def _rounds_to_decide(point: float, low: float, high: float, band: tuple[float, float], count: int) -> str:
@@ -174,8 +175,7 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
                 note=f"{rule.metric} rests on {min(counts)} samples, and needs {need} to be more than the maximum: "
                 f"raise --llm-rounds to {need} in both runs, or gate on a lower percentile",
             )
-    point, low, high = _bootstrap(samples_before, samples_now, rule)
-    base, current = float(_statistic(samples_before, rule.statistic)), float(_statistic(samples_now, rule.statistic))
+    base, current, point, low, high = _bootstrap(samples_before, samples_now, rule)
     if any(math.isnan(x) or math.isinf(x) for x in (point, low, high)):
         return Verdict(case, rule, NOT_COMPARED, base, current, counts=counts, note=f"{rule.metric} is not a number")
     band = rule.band

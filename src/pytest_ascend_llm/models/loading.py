@@ -69,10 +69,12 @@ class LoadedModel:
 def refuse_remote_code(source: ModelSource, option: str = "--llm-trust-remote-code") -> None:
     """A model whose type transformers does not know can only load by running the checkpoint's own
     Python (``auto_map``), which stays off unless asked for: say so once, before any test."""
+    if not source.config.get("auto_map"):
+        return  # the common case decides without importing transformers at session start
     from transformers.models.auto.configuration_auto import CONFIG_MAPPING_NAMES
 
     model_type = source.config.get("model_type")
-    if source.config.get("auto_map") and model_type not in CONFIG_MAPPING_NAMES:
+    if model_type not in CONFIG_MAPPING_NAMES:
         raise LLMSetupError(
             f"{source.path} needs its own Python code (model_type {model_type!r} is not built into transformers, "
             f"config.json has auto_map), which is off by default: pass {option} if you trust that code"

@@ -3,8 +3,10 @@
 Records long series of real rounds on the built-in model, cuts each series into consecutive blocks of
 30 rounds (one block = one session's case, so drift within the run stays in the data), and gates every
 ordered pair of blocks against each other: an unchanged build. The same pairs with the later block's
-times scaled by 1.3 give a synthetic 1.3x regression on real noise. Then real slower models (more
-layers; a much wider model) are gated against the built-in model's blocks.
+times scaled by 1.3 give a synthetic 1.3x regression on real noise (the host probe left as measured:
+the host did not change, the build did). Then real slower models (more layers; a much wider model) are
+gated against the built-in model's blocks. Each rate is given twice: as the gate judges (rounds at
+equal host speed, from the host probe) and from the round times alone.
 
     pytest benchmarks/test_gate_calibration.py --llm-device cpu -s
 """
@@ -28,7 +30,10 @@ SERIES = 390  # 13 blocks: 156 ordered pairs per case and rule
 RULES = ("p50:10%", "p95:10%")
 
 
-def _series(engine, device, case: str, rounds: int) -> list[float]:
+Series = tuple[list[float], list[float]]  # round seconds, host probe seconds
+
+
+def _series(engine, device, case: str, rounds: int) -> Series:
     if case == "generation_32":
         prompt = engine.encode("Continue the story: the engineer upgraded the toolkit, ran the tests, and")
         params = SamplingParams(max_new_tokens=32, ignore_eos=True)
@@ -36,23 +41,31 @@ def _series(engine, device, case: str, rounds: int) -> list[float]:
     else:
         prompt = prompt_of_length(engine.encode, 512)
         log = RoundLog(lambda: engine.prefill([prompt]), lambda _: 0, device)
-    return log.run(None, 2, lambda done: len(done) < rounds)
+    seconds = log.run(None, 2, lambda done: len(done) < rounds)
+    return seconds, log.case(case, seconds).host_probe_seconds
 
 
-def _blocks(series: list[float]) -> list[list[float]]:
-    return [series[start : start + BLOCK] for start in range(0, len(series) - BLOCK + 1, BLOCK)]
+def _blocks(series: Series) -> list[Series]:
+    rounds, probes = series
+    return [
+        (rounds[start : start + BLOCK], probes[start : start + BLOCK])
+        for start in range(0, len(rounds) - BLOCK + 1, BLOCK)
+    ]
 
 
-def _flagged(pairs, rule: str, scale: float = 1.0) -> tuple[int, int]:
+def _run(block: Series, scale: float, probe: bool) -> dict:
+    samples = {"round_seconds": [x * scale for x in block[0]]}
+    return {"samples": samples | ({"host_probe_seconds": block[1]} if probe else {})}
+
+
+def _flagged(pairs, rule: str, scale: float = 1.0, probe: bool = True) -> str:
     parsed = parse_rule(rule)
-    hits = sum(
-        judge(
-            "case", parsed, {"samples": {"round_seconds": a}}, {"samples": {"round_seconds": [x * scale for x in b]}}
-        ).verdict
-        == REGRESSED
-        for a, b in pairs
-    )
-    return hits, len(pairs)
+    hits = sum(judge("case", parsed, _run(a, 1.0, probe), _run(b, scale, probe)).verdict == REGRESSED for a, b in pairs)
+    return f"{hits}/{len(pairs)} ({hits / len(pairs):.1%})"
+
+
+def _rates(pairs, rule: str, scale: float = 1.0) -> str:
+    return f"{_flagged(pairs, rule, scale)}, round times alone {_flagged(pairs, rule, scale, probe=False)}"
 
 
 def _slower_model(tmp_path, builtin, name: str, **changes) -> str:
@@ -73,14 +86,10 @@ def test_gate_false_alarms_and_detection_on_real_rounds(llm_session, tmp_path, c
     series = _series(llm_session.engine, llm_session.device, case, SERIES)
     blocks = _blocks(series)
     pairs = list(itertools.permutations(blocks, 2))
-    lines = [f"\n{case}: {len(series)} real rounds in {len(blocks)} blocks of {BLOCK}, {len(pairs)} ordered pairs"]
+    lines = [f"\n{case}: {len(series[0])} real rounds in {len(blocks)} blocks of {BLOCK}, {len(pairs)} ordered pairs"]
     for rule in RULES:
-        alarms, total = _flagged(pairs, rule)
-        caught, _ = _flagged(pairs, rule, scale=1.3)
-        lines.append(
-            f"  {rule}: unchanged build flagged {alarms}/{total} ({alarms / total:.1%}); "
-            f"1.3x slower flagged {caught}/{total} ({caught / total:.1%})"
-        )
+        lines.append(f"  {rule}: unchanged build flagged {_rates(pairs, rule)}")
+        lines.append(f"  {rule}: 1.3x slower flagged {_rates(pairs, rule, scale=1.3)}")
     builtin = llm_session.source
     slower = {
         "8 layers instead of 4": _slower_model(tmp_path, builtin, "deeper", num_hidden_layers=8),
@@ -95,15 +104,14 @@ def test_gate_false_alarms_and_detection_on_real_rounds(llm_session, tmp_path, c
             num_key_value_heads=4,
         ),
     }
-    baseline_median = sorted(series)[len(series) // 2]
+    baseline_median = sorted(series[0])[len(series[0]) // 2]
     for label, folder in slower.items():
         with LLMSession(Settings.from_values({"device": "cpu", "model": folder})) as other:
             sessions = [_series(other.engine, other.device, case, BLOCK) for _ in range(3)]
-        ratio = sorted(sum(sessions, []))[len(sessions) * BLOCK // 2] / baseline_median
+        ratio = sorted(x for rounds, _ in sessions for x in rounds)[len(sessions) * BLOCK // 2] / baseline_median
         for rule in RULES:
             pairs_slow = [(a, b) for a in blocks for b in sessions]
-            caught, total = _flagged(pairs_slow, rule)
-            lines.append(f"  {label} (median {ratio:.2f}x): {rule} flagged {caught}/{total} ({caught / total:.0%})")
+            lines.append(f"  {label} (median {ratio:.2f}x): {rule} flagged {_rates(pairs_slow, rule)}")
     with capsys.disabled():
         print("\n".join(lines))
-    assert len(blocks) == SERIES // BLOCK
+    assert len(blocks) == SERIES // BLOCK and all(len(probes) == BLOCK for _, probes in blocks)

@@ -75,7 +75,10 @@ def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
     [bench] = json.loads(saved.read_text())["benchmarks"]
     assert bench["stats"]["rounds"] == 21 == bench["extra_info"]["llm"]["n"]
     assert "p95" not in bench["extra_info"]["llm"]["unresolved"] and "p99" in bench["extra_info"]["llm"]["unresolved"]
-    assert len(bench["extra_info"]["llm"]["samples"]["round_seconds"]) == 21
+    samples = bench["extra_info"]["llm"]["samples"]
+    assert (
+        len(samples["round_seconds"]) == len(samples["host_probe_seconds"]) == len(samples["round_cpu_seconds"]) == 21
+    )
 
 
 @pytest.mark.parametrize("rounds", ["3"])

@@ -135,3 +135,4 @@ def test_benchmark_cases_run_from_python_without_pytest_benchmark(cpu_session):
     metrics = case.metrics()
     assert metrics["rounds"] == 4 and case.tokens_per_round == [8] * 4 and len(case.requests) == 4
     assert metrics["p50"] <= metrics["p95"] <= metrics["p99"] and metrics["ttft_p95"] > 0
+    assert len(metrics["samples"]["host_probe_seconds"]) == 4 and min(case.host_probe_seconds) > 0

@@ -139,3 +139,35 @@ def test_cpu_share_names_a_preempted_case():
     assert share == pytest.approx(0.4)
     assert noise_notes([0.1, 0.1, 0.1], [None], share) == ["contended (CPU 40% of wall)"]
     assert cpu_share([0.10, 0.10], [0.10, 0.098], threads=1) > 0.95
+
+
+def _drifting_host(n: int, seed: int, host: float, build: float = 1.0) -> dict:
+    """A run on a host ``host`` times slower than usual, drifting ±5 % within the run, of a build
+    ``build`` times slower: the rounds and the host probe move with the host, only rounds with the build."""
+    rng = np.random.default_rng(seed)
+    speed = host * (1 + 0.05 * np.sin(np.linspace(0, 3, n)))
+    probes = 0.002 * speed * rng.lognormal(0.0, 0.02, n)
+    rounds = 0.050 * build * speed * rng.lognormal(0.0, 0.03, n)
+    return {"samples": {"round_seconds": list(rounds), "host_probe_seconds": list(probes)}}
+
+
+def test_a_slower_host_is_not_a_slower_build_when_both_runs_carry_the_host_probe():
+    """Measured on this VM: the same build's rounds drift ±12 % with the host, the probe with them."""
+    rule = parse_rule("p95:10%")
+    before = _drifting_host(60, 1, host=1.0)
+    slower_host = _drifting_host(60, 2, host=1.25)
+    verdict = judge("c", rule, before, slower_host)
+    assert verdict.verdict == UNCHANGED and "host probe 1.2" in verdict.note and "raw change 1.2" in verdict.note
+    without_probe = {"samples": {"round_seconds": slower_host["samples"]["round_seconds"]}}
+    assert judge("c", rule, before, without_probe).verdict == REGRESSED  # what the raw times alone say
+    assert judge("c", rule, before, _drifting_host(60, 3, host=1.0, build=1.3)).verdict == REGRESSED
+    assert judge("c", rule, before, _drifting_host(60, 4, host=1.25, build=1.3)).verdict == REGRESSED
+    assert judge("c", rule, before, _drifting_host(60, 5, host=0.8, build=1.3)).verdict == REGRESSED
+
+
+def test_host_adjusted_rounds_follow_the_rolling_median_of_the_probe():
+    from pytest_ascend_llm.benchmarking.host_probe import host_adjusted, smoothed
+
+    probes = [1.0, 1.0, 9.0, 1.0, 1.0, 2.0, 2.0, 2.0]  # one probe hit by a scheduler tick moves nothing
+    assert smoothed(probes) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
+    assert host_adjusted([10.0] * 4 + [20.0] * 4, probes, reference=1.0) == [10.0] * 8

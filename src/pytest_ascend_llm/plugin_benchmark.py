@@ -117,7 +117,8 @@ class LLMBench:
             self.llm.unbenchmarked.append(self.name)
             return log.case(self.name, seconds, extra)
         if self.policy is None:
-            self.benchmark.pedantic(log.round, setup=setup, rounds=self.rounds, warmup_rounds=self.warmup, iterations=1)
+            prepare = log.before_round(setup)
+            self.benchmark.pedantic(log.round, setup=prepare, rounds=self.rounds, warmup_rounds=self.warmup)
             seconds = self.benchmark.stats.stats.data
         else:
             seconds = self._adaptive_rounds(log, setup)

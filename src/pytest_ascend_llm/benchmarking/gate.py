@@ -12,6 +12,9 @@ is reproducible) and reads a 99 % confidence interval for the change:
   verdict says about how many rounds would decide it;
 - not compared: the case or its samples are missing from a run, the statistic is NaN, or the
   percentile rests on too few samples to be more than the maximum (the reason names the option).
+
+On a CPU device both runs carry a host probe per round (``host_probe.py``): round times are then
+compared at equal host speed, and the note gives the raw change and the host's.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from pytest_ascend_llm.benchmarking.host_probe import host_adjusted, host_speed_ratio
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.stats import min_samples
 
@@ -175,7 +179,9 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
                 note=f"{rule.metric} rests on {min(counts)} samples, and needs {need} to be more than the maximum: "
                 f"raise --llm-rounds to {need} in both runs, or gate on a lower percentile",
             )
-    base, current, point, low, high = _bootstrap(samples_before, samples_now, rule)
+    adjusted_before, adjusted_now, host_note = _at_equal_host_speed(rule, before, now, samples_before, samples_now)
+    _, _, point, low, high = _bootstrap(adjusted_before, adjusted_now, rule)
+    base, current = float(_statistic(samples_before, rule.statistic)), float(_statistic(samples_now, rule.statistic))
     if any(math.isnan(x) or math.isinf(x) for x in (point, low, high)):
         return Verdict(case, rule, NOT_COMPARED, base, current, counts=counts, note=f"{rule.metric} is not a number")
     band = rule.band
@@ -189,7 +195,27 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
         verdict, note = UNCHANGED, ""
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
+    note = "; ".join(part for part in (host_note, note) if part)
     return Verdict(case, rule, verdict, base, current, point, low, high, counts, note)
+
+
+def _at_equal_host_speed(
+    rule: GateRule, before: Mapping[str, object], now: Mapping[str, object], rounds_before, rounds_now
+) -> tuple[list[float], list[float], str]:
+    """Both runs' round times at the compared run's host speed, where both carry a host probe per
+    round; else the samples unchanged. The note says how fast the host ran and what the raw change was."""
+    probes_before = (before.get("samples") or {}).get("host_probe_seconds")
+    probes_now = (now.get("samples") or {}).get("host_probe_seconds")
+    if rule.prefix != "" or not probes_before or not probes_now:
+        return rounds_before, rounds_now, ""
+    if len(probes_before) != len(rounds_before) or len(probes_now) != len(rounds_now):
+        return rounds_before, rounds_now, ""
+    reference = float(_statistic(probes_before, "p50"))
+    host = host_speed_ratio(probes_before, probes_now)
+    raw = float(_statistic(rounds_now, rule.statistic)) / float(_statistic(rounds_before, rule.statistic))
+    note = f"host probe {host:.2f}x the compared run's, raw change {raw:.2f}x; judged at equal host speed"
+    adjusted = host_adjusted(rounds_before, probes_before, reference), host_adjusted(rounds_now, probes_now, reference)
+    return *adjusted, note
 
 
 def _contention(case: str, rule: GateRule, before: Mapping[str, object], now: Mapping[str, object]) -> str:

@@ -36,6 +36,7 @@ class CaseResult:
     requests: list[GenerationResult] = field(default_factory=list)
     extra: dict[str, object] = field(default_factory=dict)
     round_cpu_seconds: list[float] = field(default_factory=list)  # process CPU time of each timed round
+    host_probe_seconds: list[float] = field(default_factory=list)  # the host probe before each timed round
 
     @property
     def tokens_per_s(self) -> float:
@@ -54,6 +55,8 @@ class CaseResult:
         raw = {"round_seconds": list(self.round_seconds)}
         if self.round_cpu_seconds:
             raw["round_cpu_seconds"] = list(self.round_cpu_seconds)
+        if self.host_probe_seconds:
+            raw["host_probe_seconds"] = list(self.host_probe_seconds)
         if self.requests:
             raw["ttft"] = [r.ttft for r in self.requests if r.ttft is not None]
             raw["tpot"] = [r.tpot for r in self.requests if r.tpot is not None]

@@ -110,6 +110,7 @@ class EnvironmentInfo:
     load_average_1m_end: float | None = None  # when it finished
     thread_settings: dict[str, str] = field(default_factory=dict)  # OMP_NUM_THREADS and friends
     env: dict[str, str] = field(default_factory=dict)
+    server: dict[str, Any] = field(default_factory=dict)  # who answered, for server engines
 
     def to_dict(self) -> dict[str, Any]:
         """Plain str/int/None values and one str dict: json.dumps accepts it as is."""

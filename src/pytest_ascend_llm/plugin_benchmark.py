@@ -86,8 +86,9 @@ class LLMBench:
     itself off) a case runs once, untimed by pytest-benchmark, as a correctness check: its assertions
     still run, and it reports no latency figures."""
 
-    def __init__(self, benchmark, llm: LLMSession, name: str, percentile: float = 50) -> None:
+    def __init__(self, benchmark, llm: LLMSession, name: str, percentile: float = 50, config=None) -> None:
         self.benchmark = benchmark
+        self.config = config
         self.llm = llm
         self.name = name
         benchmark.fullname = name
@@ -142,6 +143,39 @@ class LLMBench:
         self.benchmark._mode = "llm_bench(...)"  # the fixture was used: no "not used at all" warning
         return seconds
 
+    def record_load(self, case: CaseResult) -> CaseResult:
+        """A serving load run as this case: its per-request E2E latencies become pytest-benchmark's
+        stats (table, saved JSON, --benchmark-compare), its figures the saved metrics."""
+        if self.disabled:
+            self.benchmark.pedantic(lambda: None)
+            self.llm.unbenchmarked.append(self.name)
+            return case
+        if hasattr(self.benchmark, "_make_stats") and case.round_seconds:
+            stats = self.benchmark._make_stats(1)
+            for value in case.round_seconds:
+                stats.update(value)
+            self.benchmark._mode = "llm_bench.record_load(...)"
+        self.record(case)
+        return case
+
+    def progress(self, label: str):
+        """A progress callback for a long load run, shown past pytest's output capture."""
+        from pytest_ascend_llm.serving.progress import ProgressLine
+
+        line = ProgressLine(label)
+        capture = self.config.pluginmanager.getplugin("capturemanager") if self.config else None
+
+        def show(done: int, total: int, elapsed: float) -> None:
+            if capture is None:
+                line(done, total, elapsed)
+                return
+            with capture.global_and_fixture_disabled():
+                line(done, total, elapsed)
+                if done == total:
+                    line.close()
+
+        return show
+
     def annotate(self, **values: object) -> None:
         """Add measurements taken around the case (e.g. its peak memory) to its saved metrics."""
         case = self.llm.results.get(self.name)
@@ -160,7 +194,9 @@ class LLMBench:
 @pytest.fixture
 def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> LLMBench:
     """``llm_bench(work, tokens=...)``: a pytest-benchmark case with P50–P99, tokens/s and TTFT/TPOT/ITL."""
-    return LLMBench(benchmark, llm_session, stable_name(request.node), request.config.stash[TRACKED_KEY])
+    return LLMBench(
+        benchmark, llm_session, stable_name(request.node), request.config.stash[TRACKED_KEY], request.config
+    )
 
 
 @pytest.fixture(scope="session")

@@ -44,8 +44,20 @@ class LLMSession:
     def npu_problem(self) -> str | None:
         return npu_unavailable_reason(prepare_torch())
 
+    @property
+    def serves_over_http(self) -> bool:
+        """The model runs in a server (an endpoint, or one the session launches): its device is the server's."""
+        from pytest_ascend_llm.engines.registry import SERVER_ENGINES
+
+        return self.settings.engine in SERVER_ENGINES
+
     @cached_property
     def device(self) -> Device:
+        if self.serves_over_http:
+            from pytest_ascend_llm.devices.remote import RemoteDevice
+
+            served_on = self.settings.device.kind if self.settings.device.explicit else None
+            return RemoteDevice(self.settings.endpoint or self.settings.engine, served_on)
         device = open_device(self.settings.device, self.settings.source_of("device"))
         if device.kind == "cpu" or self.settings.cpu_threads:
             from pytest_ascend_llm.devices.cpu import apply_cpu_threads
@@ -55,6 +67,8 @@ class LLMSession:
 
     @cached_property
     def source(self) -> ModelSource:
+        if self.settings.engine == "openai" and self.settings.model is None:
+            return self._served_model()
         source = inspect_model_dir(self.settings.model, self.settings.source_of("model"))
         if not self.settings.trust_remote_code:
             from pytest_ascend_llm.models.loading import refuse_remote_code
@@ -62,10 +76,22 @@ class LLMSession:
             refuse_remote_code(source, self.settings.source_of("trust_remote_code"))
         return source
 
+    def _served_model(self) -> ModelSource:
+        """What an endpoint serves, from its /v1/models (no local files: --llm-model adds a tokenizer)."""
+        from pytest_ascend_llm.models.source import remote_source
+        from pytest_ascend_llm.serving.client import served_models
+
+        engine = self.engine
+        listed = {str(entry.get("id")): entry for entry in served_models(engine.endpoint)}
+        entry = listed.get(engine.endpoint.model or "", {})
+        return remote_source(engine.endpoint.model or "?", entry.get("max_model_len"))
+
     @cached_property
     def dtype_name(self) -> str:
         from pytest_ascend_llm.models.loading import dtype_name, resolve_dtype
 
+        if self.serves_over_http:
+            return "as served"
         return dtype_name(resolve_dtype(self.settings.dtype, self.device, self.source.config))
 
     @cached_property
@@ -149,13 +175,16 @@ class LLMSession:
     def environment(self):
         from pytest_ascend_llm.environment import capture_environment
 
-        return capture_environment(
+        info = capture_environment(
             device=self.device,
             model_dir=self.source.path,
             model_id=self.source.model_id,
             dtype=self.dtype_name,
             engine=self.settings.engine,
         )
+        if self.serves_over_http:
+            info.server = self.engine.server_info()
+        return info
 
     def bench_warmup(self) -> int:
         """Untimed warm-up rounds per case: the option, else 3 on an accelerator and 1 on CPU."""
@@ -180,8 +209,9 @@ class LLMSession:
         )
 
     def runs_marker(self, marker: str) -> bool:
-        """Marked tests run on their device kind, or anywhere the user named a device explicitly."""
-        return self.settings.device.explicit or self.device.kind in MARKER_KINDS[marker]
+        """Marked tests run on their device kind, anywhere the user named a device explicitly, and against
+        a server (whose device is the one under test: the user chose it by pointing the suite there)."""
+        return self.serves_over_http or self.settings.device.explicit or self.device.kind in MARKER_KINDS[marker]
 
     def skip_reason(self, marker: str) -> str:
         if marker == "npu":

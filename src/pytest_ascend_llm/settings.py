@@ -45,7 +45,33 @@ OPTIONS = (
     OptionSpec("draft_model", "draft model directory for speculative decoding (default: the built-in draft)"),
     OptionSpec("device", "auto, npu, npu:N, cuda, cuda:N or cpu (default: auto)", "auto"),
     OptionSpec("dtype", "auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)", "auto"),
-    OptionSpec("engine", "inference engine (default: transformers)", "transformers"),
+    OptionSpec(
+        "engine",
+        "inference engine: transformers, openai (a running server), vllm-server or sglang-server (launched "
+        "for the session), sglang (in-process) (default: transformers)",
+        "transformers",
+    ),
+    OptionSpec("endpoint", "URL of a running OpenAI-compatible server for --llm-engine openai"),
+    OptionSpec(
+        "api_key_env",
+        "environment variable holding the server's API key (default OPENAI_API_KEY; never logged)",
+        "OPENAI_API_KEY",
+    ),
+    OptionSpec("served_model", "model name to request from the server (default: the first it lists)"),
+    OptionSpec("server_python", "Python that runs a launched vLLM/SGLang server (default: this one)"),
+    OptionSpec("server_args", "extra arguments for a launched server, one shell-quoted string"),
+    OptionSpec("server_timeout", "seconds a launched server may take to become healthy (default 900)"),
+    OptionSpec("request_timeout", "seconds one server request may take (default 600)"),
+    OptionSpec("tp_size", "tensor-parallel size of a launched server (default 1)"),
+    OptionSpec("concurrency", "concurrent streams of the serving sweep, comma-separated (default 1,2,4,8,16)"),
+    OptionSpec("request_rate", "request rates in req/s (Poisson arrivals) of the serving rate cases (default 1,4)"),
+    OptionSpec("serving_requests", "requests per serving case (default: 4 per stream, at least 16)"),
+    OptionSpec(
+        "slo",
+        "goodput SLO: an MLPerf preset (mlperf-llama3.1-8b, …-interactive, mlperf-llama2-70b, …) or limits in "
+        "ms like ttft=500,tpot=30,e2e=20000 (default mlperf-llama3.1-8b)",
+        "mlperf-llama3.1-8b",
+    ),
     OptionSpec("trust_remote_code", "allow the model's own Python code to run (off by default)", flag=True),
     OptionSpec("long_context", "prompt tokens of the long-context check (default: min(8192, model maximum))"),
     OptionSpec("parity_force", "run the CPU float32 parity check even if host memory looks too small", flag=True),
@@ -96,6 +122,18 @@ class Settings:
     spec_tolerance: float = 0.5
     capacity_memory_gib: float | None = None
     cpu_threads: int | None = None
+    endpoint: str | None = None
+    api_key_env: str | None = "OPENAI_API_KEY"
+    served_model: str | None = None
+    server_python: str | None = None
+    server_args: str | None = None
+    server_timeout: float = 900.0
+    request_timeout: float = 600.0
+    tp_size: int = 1
+    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
+    request_rate: tuple[float, ...] = (1.0, 4.0)
+    serving_requests: int | None = None
+    slo: str = "mlperf-llama3.1-8b"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -130,6 +168,18 @@ class Settings:
             spec_tolerance=_or_default(_number(values, "spec_tolerance", float, origin, minimum=0.0, maximum=1.0), 0.5),
             capacity_memory_gib=_number(values, "capacity_memory", float, origin, minimum=1e-6),
             cpu_threads=_number(values, "cpu_threads", int, origin, minimum=1),
+            endpoint=_text(values, "endpoint"),
+            api_key_env=_text(values, "api_key_env"),
+            served_model=_text(values, "served_model"),
+            server_python=_text(values, "server_python"),
+            server_args=_text(values, "server_args"),
+            server_timeout=_or_default(_number(values, "server_timeout", float, origin, minimum=1.0), 900.0),
+            request_timeout=_or_default(_number(values, "request_timeout", float, origin, minimum=0.01), 600.0),
+            tp_size=_or_default(_number(values, "tp_size", int, origin, minimum=1), 1),
+            concurrency=_numbers(values, "concurrency", int, origin, (1, 2, 4, 8, 16)),
+            request_rate=_numbers(values, "request_rate", float, origin, (1.0, 4.0)),
+            serving_requests=_number(values, "serving_requests", int, origin, minimum=1),
+            slo=_checked_slo(values, origin),
             sources=dict(sources or {}),
         )
 
@@ -173,6 +223,35 @@ def _number(
         bounds = f"of at least {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
         raise LLMSetupError(f"{origin(name)} {raw!r}: give a {what} {bounds}")
     return number
+
+
+def _text(values: Mapping[str, object], name: str) -> str | None:
+    raw = values.get(name)
+    return str(raw).strip() if raw not in (None, "") else None
+
+
+def _numbers(values: Mapping[str, object], name: str, kind: type, origin: Callable[[str], str], default: tuple):
+    """A comma-separated list of positive numbers, e.g. ``--llm-concurrency 1,4,16``."""
+    raw = values.get(name)
+    if raw in (None, ""):
+        return default
+    parts = [part.strip() for part in str(raw).split(",") if part.strip()]
+    try:
+        numbers = tuple(kind(part) for part in parts)
+    except ValueError:
+        numbers = ()
+    if not numbers or min(numbers) <= 0:
+        what = "whole numbers" if kind is int else "numbers"
+        raise LLMSetupError(f"{origin(name)} {raw!r}: give positive {what}, comma-separated, e.g. 1,4,16")
+    return numbers
+
+
+def _checked_slo(values: Mapping[str, object], origin: Callable[[str], str]) -> str:
+    from pytest_ascend_llm.serving.slo import parse_slo
+
+    text = _text(values, "slo") or "mlperf-llama3.1-8b"
+    parse_slo(text, origin("slo"))
+    return text
 
 
 def truthy(value: str | bool | None) -> bool:

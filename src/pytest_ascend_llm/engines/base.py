@@ -75,10 +75,11 @@ class GenerationResult:
     finish_reason: str = "length"
     cached_tokens: int = 0  # prompt tokens served from a prefix cache (SGLang meta_info.cached_tokens)
     speculative: SpeculativeStats | None = None
+    reported_tokens: int | None = None  # a server's usage.completion_tokens (it may not return the ids)
 
     @property
     def output_tokens(self) -> int:
-        return len(self.output_ids)
+        return self.reported_tokens if self.reported_tokens is not None else len(self.output_ids)
 
     @property
     def ttft(self) -> float | None:

@@ -13,7 +13,14 @@ if TYPE_CHECKING:
     from pytest_ascend_llm.session import LLMSession
 
 ENTRY_POINT_GROUP = "pytest_ascend_llm.engines"
-BUILTIN_ENGINES = {"transformers": "pytest_ascend_llm.engines.transformers_engine:from_session"}
+BUILTIN_ENGINES = {
+    "transformers": "pytest_ascend_llm.engines.transformers_engine:from_session",
+    "openai": "pytest_ascend_llm.engines.openai_engine:from_session",
+    "vllm-server": "pytest_ascend_llm.engines.openai_engine:vllm_from_session",
+    "sglang-server": "pytest_ascend_llm.engines.openai_engine:sglang_from_session",
+    "sglang": "pytest_ascend_llm.engines.sglang_engine:from_session",
+}
+SERVER_ENGINES = frozenset({"openai", "vllm-server", "sglang-server"})  # the model runs behind HTTP
 
 
 def _targets() -> dict[str, str]:

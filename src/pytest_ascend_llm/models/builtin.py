@@ -25,6 +25,7 @@ CHATML_TEMPLATE = (
     "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
 )
 
+BUILTIN_SERVED_NAME = "builtin-tiny-qwen2"  # the name a launched server serves it under
 RECIPE: dict[str, object] = {
     "recipe_version": 2,
     "seed": 20261125,

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.models.builtin import ensure_builtin_model, is_builtin_model
+from pytest_ascend_llm.models.builtin import BUILTIN_SERVED_NAME, ensure_builtin_model, is_builtin_model
 
 WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 
@@ -16,17 +16,20 @@ WEIGHT_PATTERNS = ("*.safetensors", "pytorch_model*.bin")
 class ModelSource:
     """A model directory that has a config and readable weight files."""
 
-    path: Path
+    path: Path | None
     config: dict = field(repr=False)
     weight_files: tuple[Path, ...]
     builtin: bool
     draft_path: Path | None = None
     named_by_user: bool = True
+    served_as: str | None = None  # a model known only by the name a server answers to
 
     @property
     def model_id(self) -> str:
         """'builtin:tiny-qwen2' for the default; a folder the user named is reported by its name, and a
         copy of the built-in model says so (its weights are random, so quality checks still skip)."""
+        if self.served_as is not None:
+            return self.served_as
         if self.builtin and not self.named_by_user:
             return "builtin:tiny-qwen2"
         return f"{self.path.name} (built-in recipe)" if self.builtin else self.path.name
@@ -34,6 +37,13 @@ class ModelSource:
     @property
     def max_positions(self) -> int:
         return int(self.config.get("max_position_embeddings") or 2048)
+
+
+def remote_source(served_as: str, max_model_len: int | None = None) -> ModelSource:
+    """A model behind a server with no local folder: its name, and its context length where the server
+    reports one. The built-in model served under its own name is recognised, so quality checks skip."""
+    config = {"max_position_embeddings": int(max_model_len)} if max_model_len else {}
+    return ModelSource(None, config, (), served_as == BUILTIN_SERVED_NAME, served_as=served_as)
 
 
 def _check_safetensors(path: Path) -> None:

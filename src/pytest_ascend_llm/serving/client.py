@@ -1,0 +1,247 @@
+"""Streaming requests to any OpenAI-compatible server (vLLM, vllm-ascend, SGLang, MindIE), over httpx.
+
+httpx, not the openai package: one async client drives hundreds of concurrent streams from one event
+loop with its connection pool, exposes the raw SSE lines (so each chunk is timestamped the moment it
+arrives, with no pydantic model built per chunk), and reaches the servers' own non-OpenAI endpoints
+(``/flush_cache``, ``/reset_prefix_cache``, ``/get_server_info``) with the same code.
+
+Failures become one line naming the fix: a refused connection, a non-2xx answer (with the server's
+own message), a timeout, a stream cut short or one that is not SSE JSON. The API key goes only into the
+Authorization header; it is never part of a message, a record or a report.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from urllib.parse import urlsplit, urlunsplit
+
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.metrics.timing import TokenChunk
+from pytest_ascend_llm.serving.records import COMPLETED, FAILED, TIMED_OUT, RequestRecord, reconcile_counts
+
+
+class EndpointError(LLMSetupError):
+    """The server could not be reached or answered wrongly; the message is one line."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """A server's base URL (without ``/v1``), the model name to request, and how long to wait."""
+
+    url: str
+    model: str | None = None
+    timeout: float = 600.0
+    api_key: str | None = field(default=None, repr=False)
+
+    @classmethod
+    def parse(cls, url: str, origin: str = "--llm-endpoint", **kwargs) -> Endpoint:
+        """Accepts ``http://host:port`` or ``http://host:port/v1``; anything else is a one-line error."""
+        parts = urlsplit(url.strip())
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise LLMSetupError(f"{origin} {url!r}: give the server's URL, e.g. http://127.0.0.1:8000")
+        path = parts.path.rstrip("/")
+        path = path[: -len("/v1")] if path.endswith("/v1") else path
+        return cls(urlunsplit((parts.scheme, parts.netloc, path, "", "")), **kwargs)
+
+    @property
+    def shown(self) -> str:
+        """The URL without any user:password part, for messages and reports."""
+        parts = urlsplit(self.url)
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+
+
+def _answer_message(status: int, body: bytes) -> str:
+    """The server's own error message from an OpenAI-style JSON body, else the body's first line."""
+    text = body.decode("utf-8", "replace").strip()
+    try:
+        payload = json.loads(text)
+        error = payload.get("error", payload) if isinstance(payload, dict) else payload
+        message = error.get("message") or error.get("detail") if isinstance(error, dict) else None
+        text = str(message or text)
+    except ValueError:
+        pass
+    return " ".join((text.splitlines() or [f"HTTP {status}"])[0].split())[:300]
+
+
+def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tuple[str, str]:
+    """(status, one-line reason) for an exception raised while talking to the server."""
+    import httpx
+
+    where = f"{endpoint.shown}{path}"
+    if isinstance(error, EndpointError):
+        return FAILED, str(error)
+    if isinstance(error, httpx.ConnectError):
+        return FAILED, f"cannot connect to {where} ({error}): start the server, or fix the URL (--llm-endpoint)"
+    if isinstance(error, httpx.TimeoutException):
+        return TIMED_OUT, (
+            f"no answer from {where} within {endpoint.timeout:g} s: the server is stuck or overloaded "
+            "(raise --llm-request-timeout for slow models)"
+        )
+    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
+        return FAILED, f"the connection to {where} broke mid-answer ({type(error).__name__}): did the server crash?"
+    return FAILED, f"{where}: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
+
+
+def sampling_payload(params, model: str | None) -> dict[str, object]:
+    """OpenAI fields plus the vLLM/SGLang extensions every run needs (ignore_eos, top_k)."""
+    payload: dict[str, object] = {
+        "max_tokens": params.max_new_tokens,
+        "temperature": params.temperature,
+        "top_p": params.top_p,
+        "ignore_eos": params.ignore_eos,
+        "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True},
+    }
+    if params.top_k:
+        payload["top_k"] = params.top_k
+    if params.seed is not None:
+        payload["seed"] = params.seed
+    if model:
+        payload["model"] = model
+    return payload
+
+
+def request_body(prompt, params, model: str | None) -> tuple[str, dict[str, object]]:
+    """(path, JSON body): chat messages go to /v1/chat/completions, text or token ids to /v1/completions."""
+    body = sampling_payload(params, model)
+    if isinstance(prompt, ChatMessages):
+        return "/v1/chat/completions", body | {"messages": [dict(m) for m in prompt.messages]}
+    return "/v1/completions", body | {"prompt": prompt if isinstance(prompt, str) else list(prompt)}
+
+
+@dataclass(frozen=True)
+class ChatMessages:
+    """A chat turn for a server: sent as ``messages`` to /v1/chat/completions, templated by the server."""
+
+    messages: tuple[dict[str, str], ...]
+
+
+class _StreamReader:
+    """Turns SSE events into a RequestRecord, timestamping each token-bearing chunk on arrival."""
+
+    def __init__(self, record: RequestRecord, start: float) -> None:
+        self.record = record
+        self.start = start
+        self.done = False
+        self.counted = 0  # tokens assigned to chunks so far
+        self.parts: list[str] = []
+
+    def feed(self, line: str) -> None:
+        if not line.startswith("data:"):
+            return
+        data = line[5:].strip()
+        if data == "[DONE]":
+            self.done = True
+            return
+        now = time.perf_counter()
+        try:
+            event = json.loads(data)
+        except ValueError:
+            raise EndpointError(f"malformed stream event (not JSON): {data[:120]!r}") from None
+        if "error" in event:
+            raise EndpointError(f"the server reported an error mid-stream: {_answer_message(500, data.encode())}")
+        usage = event.get("usage")
+        choices = event.get("choices") or ()
+        text = ""
+        for choice in choices:
+            piece = choice.get("text")
+            if piece is None:
+                piece = (choice.get("delta") or {}).get("content")
+            text += piece or ""
+            if choice.get("finish_reason"):
+                self.record.finish_reason = choice["finish_reason"]
+            self.record.token_ids.extend(choice.get("token_ids") or ())
+        if usage:
+            self._usage(usage)
+            count = int(usage.get("completion_tokens") or 0) - self.counted
+        else:
+            count = 1 if text else 0
+        if count > 0:
+            self.counted += count
+            if choices or not self.record.chunks:
+                self.record.chunks.append(TokenChunk(now - self.start, count))
+            else:  # a closing usage-only event counting tokens the stream showed in fewer chunks
+                last = self.record.chunks[-1]
+                self.record.chunks[-1] = TokenChunk(last.time, last.count + count)
+        if text:
+            self.parts.append(text)
+
+    def _usage(self, usage: dict) -> None:
+        self.record.prompt_tokens = usage.get("prompt_tokens", self.record.prompt_tokens)
+        self.record.output_tokens = usage.get("completion_tokens", self.record.output_tokens)
+        details = usage.get("prompt_tokens_details") or {}
+        self.record.cached_tokens = int(details.get("cached_tokens") or usage.get("cached_tokens") or 0)
+
+    def finish(self) -> RequestRecord:
+        self.record.text = "".join(self.parts)
+        self.record.chunks = reconcile_counts(self.record.chunks, self.record.output_tokens)
+        if not self.done:
+            raise EndpointError(
+                f"the stream ended without [DONE] after {len(self.record.chunks)} token chunks: the server "
+                "closed it early (crash, restart, or a proxy cutting long responses)"
+            )
+        return self.record
+
+
+async def stream_request(client, endpoint: Endpoint, index: int, prompt, params, run_start: float) -> RequestRecord:
+    """One streamed request; never raises for the server's faults: they end up in the record."""
+    path, body = request_body(prompt, params, endpoint.model)
+    record = RequestRecord(index)
+    start = time.perf_counter()
+    record.sent = start - run_start
+    reader = _StreamReader(record, start)
+    try:
+        async with client.stream("POST", path, json=body, headers=endpoint.headers) as response:
+            if response.status_code >= 400:
+                message = _answer_message(response.status_code, await response.aread())
+                raise EndpointError(f"{endpoint.shown}{path} answered HTTP {response.status_code}: {message}")
+            async for line in response.aiter_lines():
+                reader.feed(line)
+        return reader.finish()
+    except Exception as error:  # every failure becomes the record's status and reason
+        record.status, record.error = describe_failure(endpoint, path, error)
+        if record.status == COMPLETED:
+            record.status = FAILED
+        record.text = "".join(reader.parts)
+        return record
+
+
+def async_client(endpoint: Endpoint, connections: int = 1024):
+    """One pooled client per event loop: keep-alive connections, no limit below the concurrency used."""
+    import httpx
+
+    limits = httpx.Limits(max_connections=connections, max_keepalive_connections=connections)
+    timeout = httpx.Timeout(endpoint.timeout, connect=min(10.0, endpoint.timeout))
+    return httpx.AsyncClient(base_url=endpoint.url, limits=limits, timeout=timeout, trust_env=False)
+
+
+def get_json(endpoint: Endpoint, path: str, method: str = "GET", body: object = None, timeout: float = 10.0):
+    """A small synchronous call (model list, server info, tokenize, cache flush); raises EndpointError."""
+    import httpx
+
+    try:
+        response = httpx.request(
+            method, endpoint.url + path, json=body, headers=endpoint.headers, timeout=timeout, trust_env=False
+        )
+    except httpx.HTTPError as error:
+        raise EndpointError(describe_failure(Endpoint(endpoint.url, timeout=timeout), path, error)[1]) from None
+    if response.status_code >= 400:
+        message = _answer_message(response.status_code, response.content)
+        raise EndpointError(f"{endpoint.shown}{path} answered HTTP {response.status_code}: {message}")
+    try:
+        return response.json() if response.content else {}
+    except ValueError:
+        return {"text": response.text}
+
+
+def served_models(endpoint: Endpoint) -> Sequence[dict]:
+    """The server's /v1/models entries (id, and max_model_len where vLLM reports it)."""
+    return get_json(endpoint, "/v1/models").get("data") or []

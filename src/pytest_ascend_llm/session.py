@@ -109,6 +109,8 @@ class LLMSession:
 
     def roofline_basis(self) -> str:
         """Which peak the roofline and MBU rest on, in one line: the option, the table row, or none."""
+        if self.serves_over_http:
+            return "not applied: the model runs in a server, measured through HTTP (no weights or step times here)"
         if self.settings.peak_bandwidth_gbps:
             return f"peak {self.settings.peak_bandwidth_gbps:g} GB/s from {self.settings.source_of('peak_bandwidth')}"
         if self.table_bandwidth:
@@ -221,6 +223,8 @@ class LLMSession:
 
     def describe_device(self) -> str:
         """'cpu (Intel Xeon; not an NPU: …)' — says plainly when the run is not on an NPU."""
+        if self.serves_over_http:
+            return f"{self.device} (the device under test is the server's)"
         text = f"{self.device} ({self.device.name()}"
         if self.device.kind != "npu":
             how = "--llm-device given" if self.settings.device.explicit else "auto"

@@ -22,6 +22,10 @@ COLUMNS = (
     ("accept_length", "accept len", 1),
     ("acceptance_rate", "accept rate", 1),
     ("speedup", "speed-up", 1),
+    ("requests_per_s", "req/s", 1),
+    ("goodput_requests_per_s", "goodput req/s", 1),
+    ("achieved_concurrency", "concurrency", 1),
+    ("failed", "failed", 1),
     ("peak_memory_bytes", "peak MiB", 1 / 2**20),
     ("noise", "host noise", None),
 )
@@ -29,7 +33,8 @@ COLUMNS = (
 
 UNRESOLVED = "(max)"
 LEGEND = (
-    f"n: timed rounds, req: requests; {UNRESOLVED}: too few samples for that percentile to be more than the "
+    f"n: timed rounds (serving cases: completed requests), req: requests; {UNRESOLVED}: too few samples for that "
+    "percentile to be more than the "
     "maximum (P95 needs 21, P99 101): raise --llm-rounds"
 )
 

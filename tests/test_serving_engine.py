@@ -1,0 +1,159 @@
+"""The server engines' client, load generator and server lifecycle, against real local servers (the
+fake OpenAI server of ``serving.fake_server`` in its own process, on loopback): formats, counts, every
+failure mode as one line, request accounting, and the process tree killed at the end."""
+
+from __future__ import annotations
+
+import sys
+
+import psutil
+import pytest
+
+from pytest_ascend_llm.engines.base import SamplingParams
+from pytest_ascend_llm.engines.openai_engine import OpenAIEngine
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.serving.client import Endpoint, EndpointError
+from pytest_ascend_llm.serving.fake_server import start_fake_server
+from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
+from pytest_ascend_llm.serving.records import FAILED, TIMED_OUT
+from pytest_ascend_llm.serving.server_process import ServerProcess, free_port
+from pytest_ascend_llm.serving.slo import PRESETS, parse_slo
+from pytest_ascend_llm.serving.summary import load_case
+
+PARAMS = SamplingParams(max_new_tokens=6, ignore_eos=True)
+
+
+def _engine(server, **kwargs) -> OpenAIEngine:
+    return OpenAIEngine(Endpoint.parse(server.url + "/v1", model="fake-model", **kwargs))
+
+
+def test_streamed_completions_text_ids_and_chat_count_tokens_from_usage():
+    with start_fake_server("--ttft", "0.03", "--itl", "0.004") as server:
+        engine = _engine(server)
+        chat = engine.format_chat([{"role": "user", "content": "two words"}])
+        text, ids, answer = engine.generate(["one two three", [5, 6, 7, 8], chat], PARAMS)
+    assert [r.output_tokens for r in (text, ids, answer)] == [6, 6, 6]
+    assert [r.prompt_tokens for r in (text, ids, answer)] == [3, 4, 2]
+    assert text.text == "t0 t1 t2 t3 t4 t5 " == answer.text
+    assert all(r.ttft >= 0.03 for r in (text, ids, answer)), "a chunk cannot arrive before the server sent it"
+    assert text.tpot > 0 and len(text.itl) == 5 == len(text.itl_per_chunk)
+
+
+def test_multi_token_chunks_keep_both_itl_conventions():
+    """Speculative-style chunks of 3 tokens: per-token ITL (SGLang) has a gap per token, per-chunk ITL
+    (vLLM) one per chunk; the counts come from the server's continuous usage."""
+    with start_fake_server("--chunk-tokens", "3", "--itl", "0.003") as server:
+        [result] = _engine(server).generate(["a b"], SamplingParams(max_new_tokens=9, ignore_eos=True))
+    assert [chunk.count for chunk in result.chunks] == [3, 3, 3]
+    assert len(result.itl_per_chunk) == 2 and len(result.itl) == 6
+    assert result.output_tokens == 9
+
+
+def test_prefix_cache_hits_are_read_from_usage_and_flushed():
+    with start_fake_server() as server:
+        engine = _engine(server)
+        prompt = " ".join(f"w{i}" for i in range(40))
+        engine.generate([prompt], PARAMS)
+        [warm] = engine.generate([prompt + " more"], PARAMS)
+        engine.flavour = None
+        assert warm.cached_tokens == 40
+        from pytest_ascend_llm.serving.flavours import VLLM
+
+        engine.flavour = VLLM
+        assert engine.flush_cache()
+        [cold] = engine.generate([prompt], PARAMS)
+    assert cold.cached_tokens == 0
+
+
+def test_a_closed_port_is_one_line_naming_the_option():
+    endpoint = Endpoint(f"http://127.0.0.1:{free_port()}", "m", timeout=5)
+    refused = r"cannot connect to http://127\.0\.0\.1:\d+/v1/completions .*--llm-endpoint"
+    with pytest.raises(EndpointError, match=refused):
+        OpenAIEngine(endpoint).generate(["x"], PARAMS)
+
+
+@pytest.mark.parametrize(
+    ("fault", "status", "reason"),
+    [
+        (("--status", "503"), FAILED, "answered HTTP 503: injected status 503"),
+        (("--fail-after-chunks", "2"), FAILED, "broke mid-answer"),
+        (("--hang",), TIMED_OUT, "no answer from http://127.0.0.1"),
+    ],
+    ids=["http-503", "stream-cut", "timeout"],
+)
+def test_every_failed_request_is_accounted_for_with_its_reason(fault, status, reason):
+    with start_fake_server(*fault) as server:
+        endpoint = Endpoint.parse(server.url, model="fake-model", timeout=1.0)
+        run = run_load(endpoint, [LoadRequest("a b", PARAMS)] * 4, LoadShape(concurrency=2))
+    assert [r.status for r in run.records] == [status] * 4
+    assert reason in run.records[0].error and "\n" not in run.records[0].error
+    assert run.failure_summary().startswith(f"4 {status} of 4: 4×")
+    case = load_case("c", run, parse_slo("mlperf-llama3.1-8b"))
+    assert case.extra["completed"] == 0 and case.extra[status.replace(" ", "_")] == 4
+    assert case.extra["goodput_requests_per_s"] == 0
+
+
+def test_poisson_arrivals_are_seeded_and_sent_at_their_offsets():
+    shape = LoadShape(rate=20.0, seed=3)
+    offsets = shape.arrivals(8)
+    assert offsets == LoadShape(rate=20.0, seed=3).arrivals(8) and offsets[0] == 0.0
+    assert offsets == sorted(offsets) and offsets != LoadShape(rate=20.0, seed=4).arrivals(8)
+    with start_fake_server("--itl", "0.001") as server:
+        run = run_load(Endpoint.parse(server.url, model="fake-model"), [LoadRequest("a", PARAMS)] * 8, shape)
+    assert all(record.sent >= offset for record, offset in zip(run.records, offsets))
+    assert run.counts() == {"completed": 8, "failed": 0, "timed out": 0}
+
+
+def test_run_figures_follow_bench_serve_definitions():
+    with start_fake_server("--ttft", "0.02", "--itl", "0.002") as server:
+        run = run_load(Endpoint.parse(server.url, model="fake-model"), [LoadRequest("a b c", PARAMS)] * 6, LoadShape(3))
+    slo = parse_slo("ttft=10000,tpot=10000")
+    metrics = load_case("c", run, slo).metrics()
+    assert metrics["output_tokens_per_s"] == pytest.approx(36 / run.duration)
+    assert metrics["total_tokens_per_s"] == pytest.approx((36 + 18) / run.duration)
+    assert metrics["requests_per_s"] == pytest.approx(6 / run.duration)
+    assert metrics["tokens_per_s"] == metrics["output_tokens_per_s"]
+    assert metrics["goodput_requests_per_s"] == metrics["requests_per_s"] and metrics["slo_met"] == 6
+    assert metrics["n"] == 6 == metrics["ttft_n"] and len(metrics["samples"]["itl"]) == 30
+    assert 0 < metrics["achieved_concurrency"] <= 3.0 + 1e-9
+
+
+def test_slo_presets_and_custom_limits():
+    assert parse_slo("mlperf-llama2-70b-interactive").ttft == PRESETS["mlperf-llama2-70b-interactive"]["ttft"] / 1e3
+    custom = parse_slo("ttft=500, e2e=20000")
+    assert (custom.ttft, custom.tpot, custom.e2e) == (0.5, None, 20.0)
+    with pytest.raises(LLMSetupError, match="--llm-slo 'ttft=fast'.*mlperf-llama3.1-8b"):
+        parse_slo("ttft=fast")
+
+
+def test_the_api_key_goes_only_into_the_header():
+    endpoint = Endpoint.parse("http://127.0.0.1:1/v1", model="m", api_key="sk-very-secret")
+    assert "sk-very-secret" not in repr(endpoint) and endpoint.headers == {"Authorization": "Bearer sk-very-secret"}
+    assert Endpoint.parse("http://user:pw@127.0.0.1:9/v1").shown == "http://127.0.0.1:9"
+
+
+def test_a_launched_server_is_health_checked_and_its_whole_tree_killed(tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-m", "pytest_ascend_llm.serving.fake_server", "--port", str(port)]
+    server = ServerProcess(argv, tmp_path / "server.log", f"http://127.0.0.1:{port}/health").start(timeout=30)
+    pid = server.process.pid
+    assert server.running
+    server.stop()
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+
+
+def test_a_server_that_never_becomes_healthy_fails_in_one_line_with_its_log(tmp_path):
+    port = free_port()
+    argv = [sys.executable, "-m", "pytest_ascend_llm.serving.fake_server", "--port", str(port), "--never-healthy"]
+    server = ServerProcess(argv, tmp_path / "server.log", f"http://127.0.0.1:{port}/health")
+    unhealthy = r"not healthy within 2 s \(raise --llm-server-timeout; log .*server\.log\)"
+    with pytest.raises(LLMSetupError, match=unhealthy):
+        server.start(timeout=2)
+    assert not server.running
+
+
+def test_a_server_that_exits_at_start_shows_its_log_tail(tmp_path):
+    argv = [sys.executable, "-c", "import sys; print('CUDA error: no device'); sys.exit(3)"]
+    server = ServerProcess(argv, tmp_path / "server.log", "http://127.0.0.1:1/health")
+    with pytest.raises(LLMSetupError, match=r"exited with code 3 before it was healthy .*CUDA error: no device"):
+        server.start(timeout=30)

@@ -14,6 +14,7 @@ equal host speed, from the host probe) and from the round times alone.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 
 import pytest
@@ -30,7 +31,7 @@ SERIES = 390  # 13 blocks: 156 ordered pairs per case and rule
 RULES = ("p50:10%", "p95:10%")
 
 
-Series = tuple[list[float], list[float]]  # round seconds, host probe seconds
+Series = tuple[list[float], list[float], list[float]]  # round seconds, host probe seconds, process CPU seconds
 
 
 def _series(engine, device, case: str, rounds: int) -> Series:
@@ -42,20 +43,21 @@ def _series(engine, device, case: str, rounds: int) -> Series:
         prompt = prompt_of_length(engine.encode, 512)
         log = RoundLog(lambda: engine.prefill([prompt]), lambda _: 0, device)
     seconds = log.run(None, 2, lambda done: len(done) < rounds)
-    return seconds, log.case(case, seconds).host_probe_seconds
+    recorded = log.case(case, seconds)
+    return seconds, recorded.host_probe_seconds, recorded.round_cpu_seconds
 
 
 def _blocks(series: Series) -> list[Series]:
-    rounds, probes = series
     return [
-        (rounds[start : start + BLOCK], probes[start : start + BLOCK])
-        for start in range(0, len(rounds) - BLOCK + 1, BLOCK)
+        tuple(part[start : start + BLOCK] for part in series) for start in range(0, len(series[0]) - BLOCK + 1, BLOCK)
     ]
 
 
 def _run(block: Series, scale: float, probe: bool) -> dict:
-    samples = {"round_seconds": [x * scale for x in block[0]]}
-    return {"samples": samples | ({"host_probe_seconds": block[1]} if probe else {})}
+    """One session's saved samples, as the gate reads them; a slower build scales wall and CPU time."""
+    rounds, probes, cpu = block
+    samples = {"round_seconds": [x * scale for x in rounds], "round_cpu_seconds": [x * scale for x in cpu]}
+    return {"samples": samples | ({"host_probe_seconds": probes} if probe else {})}
 
 
 def _flagged(pairs, rule: str, scale: float = 1.0, probe: bool = True) -> str:
@@ -105,13 +107,17 @@ def test_gate_false_alarms_and_detection_on_real_rounds(llm_session, tmp_path, c
         ),
     }
     baseline_median = sorted(series[0])[len(series[0]) // 2]
+    slower_series = {}
     for label, folder in slower.items():
         with LLMSession(Settings.from_values({"device": "cpu", "model": folder})) as other:
             sessions = [_series(other.engine, other.device, case, BLOCK) for _ in range(3)]
-        ratio = sorted(x for rounds, _ in sessions for x in rounds)[len(sessions) * BLOCK // 2] / baseline_median
+        slower_series[label] = sessions
+        ratio = sorted(x for rounds, *_ in sessions for x in rounds)[len(sessions) * BLOCK // 2] / baseline_median
         for rule in RULES:
             pairs_slow = [(a, b) for a in blocks for b in sessions]
             lines.append(f"  {label} (median {ratio:.2f}x): {rule} flagged {_rates(pairs_slow, rule)}")
+    (tmp_path / f"{case}.json").write_text(json.dumps({"series": series, "slower": slower_series}))
+    lines.append(f"  raw series: {tmp_path / f'{case}.json'}")
     with capsys.disabled():
         print("\n".join(lines))
-    assert len(blocks) == SERIES // BLOCK and all(len(probes) == BLOCK for _, probes in blocks)
+    assert len(blocks) == SERIES // BLOCK and all(len(probes) == BLOCK for _, probes, _ in blocks)

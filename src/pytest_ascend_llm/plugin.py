@@ -235,9 +235,9 @@ def llm_device(llm_session: LLMSession):
 @pytest.fixture(scope="session")
 def llm_loaded(llm_session: LLMSession):
     """The loaded model with its load statistics (LoadedModel)."""
-    if llm_session.serves_over_http:
+    if llm_session.model_in_engine:
         engine = llm_session.settings.engine
-        pytest.skip(f"the {engine} engine runs the model in a server: in-process model checks do not apply")
+        pytest.skip(f"the {engine} engine holds the model itself: checks of a transformers copy do not apply")
     return _setup_or_fail(lambda: llm_session.loaded)
 
 

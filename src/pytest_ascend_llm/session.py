@@ -51,6 +51,11 @@ class LLMSession:
 
         return self.settings.engine in SERVER_ENGINES
 
+    @property
+    def model_in_engine(self) -> bool:
+        """The engine holds the model itself (a server, or SGLang in-process): no transformers copy here."""
+        return self.serves_over_http or self.settings.engine == "sglang"
+
     @cached_property
     def device(self) -> Device:
         if self.serves_over_http:

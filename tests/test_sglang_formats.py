@@ -1,0 +1,63 @@
+"""SGLang cannot run on this machine (its wheels pin CUDA packages): its code paths are thin, and what
+they parse and build is tested here on SGLang's documented formats (``/generate`` and Engine outputs
+with ``meta_info``; ``launch_server`` arguments). The engine itself is verified on a device only."""
+
+from __future__ import annotations
+
+from pytest_ascend_llm.engines.base import SamplingParams
+from pytest_ascend_llm.engines.sglang_engine import result_from_stream, sampling_dict
+from pytest_ascend_llm.serving.flavours import FLAVOURS
+
+
+def _meta(completion: int, **extra) -> dict:
+    return {"prompt_tokens": 7, "completion_tokens": completion, "cached_tokens": 4, **extra}
+
+
+def test_incremental_stream_with_speculative_chunks_counts_tokens_from_meta_info():
+    events = [
+        (0.050, {"text": "Hel", "output_ids": [11], "meta_info": _meta(1)}),
+        (0.060, {"text": "lo wor", "output_ids": [12, 13, 14], "meta_info": _meta(4)}),
+        (0.070, {"text": "ld", "output_ids": [15, 16], "meta_info": _meta(6, spec_verify_ct=3,
+                 finish_reason={"type": "length", "length": 6})}),
+    ]  # fmt: skip
+    result = result_from_stream(events)
+    assert [chunk.count for chunk in result.chunks] == [1, 3, 2] and result.output_tokens == 6
+    assert result.output_ids == [11, 12, 13, 14, 15, 16] and result.text == "Hello world"
+    assert result.cached_tokens == 4 and result.prompt_tokens == 7 and result.finish_reason == "length"
+    assert result.speculative.accept_length(result.output_tokens) == 2.0  # completion_tokens / spec_verify_ct
+    assert len(result.itl) == 5 and len(result.itl_per_chunk) == 2
+
+
+def test_cumulative_stream_is_read_the_same_way():
+    events = [
+        (0.01, {"text": "a", "output_ids": [1], "meta_info": _meta(1)}),
+        (0.02, {"text": "ab", "output_ids": [1, 2], "meta_info": _meta(2)}),
+        (0.03, {"text": "abc", "output_ids": [1, 2, 3], "meta_info": _meta(3, finish_reason=None)}),
+    ]
+    result = result_from_stream(events)
+    assert result.text == "abc" and result.output_ids == [1, 2, 3] and result.speculative is None
+    assert result.ttft == 0.01 and result.tpot == (0.03 - 0.01) / 2
+
+
+def test_sampling_params_use_sglang_names():
+    params = SamplingParams(max_new_tokens=9, ignore_eos=True, seed=5)
+    assert sampling_dict(params) == {
+        "max_new_tokens": 9, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "ignore_eos": True, "sampling_seed": 5,
+    }  # fmt: skip
+
+
+def test_sglang_server_command_for_ascend_binds_loopback_and_lets_user_arguments_win():
+    argv = FLAVOURS["sglang-server"].command(
+        "/venv/bin/python", "/models/qwen2.5-14b", "qwen", 30001, "npu", ("--tp-size", "2", "--host", "127.0.0.1")
+    )
+    assert argv[:5] == ["/venv/bin/python", "-m", "sglang.launch_server", "--model-path", "/models/qwen2.5-14b"]
+    line = " ".join(argv)
+    assert "--host 127.0.0.1 --port 30001 --enable-cache-report" in line
+    assert "--device npu --attention-backend ascend" in line and argv[-4:] == ["--tp-size", "2", "--host", "127.0.0.1"]
+    assert FLAVOURS["sglang-server"].flush_path == "/flush_cache"
+
+
+def test_vllm_server_command_reports_cached_tokens_and_flushes_with_reset_prefix_cache():
+    argv = FLAVOURS["vllm-server"].command("python", "/m", "m", 8000, "cpu")
+    assert argv[2] == "vllm.entrypoints.openai.api_server" and "--enable-prompt-tokens-details" in argv
+    assert argv[-2:] == ["--dtype", "float32"] and FLAVOURS["vllm-server"].flush_path == "/reset_prefix_cache"

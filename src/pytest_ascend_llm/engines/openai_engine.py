@@ -149,7 +149,8 @@ def launch(session: LLMSession, flavour: ServerFlavour) -> OpenAIEngine:
         extra = (flavour.tp_flag, str(settings.tp_size), *extra)
     argv = flavour.command(settings.server_python or sys.executable, str(source.path), served, port, device, extra)
     log = Path(tempfile.mkdtemp(prefix="ascend-llm-server-")) / f"{flavour.engine}.log"
-    server = ServerProcess(argv, log, f"http://127.0.0.1:{port}/health").start(settings.server_timeout)
+    env = dict(os.environ) | dict(flavour.env)
+    server = ServerProcess(argv, log, f"http://127.0.0.1:{port}/health", env).start(settings.server_timeout)
     try:
         endpoint = _endpoint(session, f"http://127.0.0.1:{port}", served)
         return OpenAIEngine(endpoint, _local_tokenizer(session), flavour, server)

@@ -134,20 +134,20 @@ class _StreamReader:
         self.counted = 0  # tokens assigned to chunks so far
         self.parts: list[str] = []
 
-    def feed(self, line: str) -> None:
-        if not line.startswith("data:"):
+    def feed(self, line: bytes, now: float) -> None:
+        """One SSE line; ``now`` is when the bytes carrying it were read off the connection."""
+        if not line.startswith(b"data:"):
             return
         data = line[5:].strip()
-        if data == "[DONE]":
+        if data == b"[DONE]":
             self.done = True
             return
-        now = time.perf_counter()
         try:
             event = json.loads(data)
         except ValueError:
             raise EndpointError(f"malformed stream event (not JSON): {data[:120]!r}") from None
         if "error" in event:
-            raise EndpointError(f"the server reported an error mid-stream: {_answer_message(500, data.encode())}")
+            raise EndpointError(f"the server reported an error mid-stream: {_answer_message(500, data)}")
         usage = event.get("usage")
         choices = event.get("choices") or ()
         text = ""
@@ -192,19 +192,35 @@ class _StreamReader:
 
 
 async def stream_request(client, endpoint: Endpoint, index: int, prompt, params, run_start: float) -> RequestRecord:
-    """One streamed request; never raises for the server's faults: they end up in the record."""
+    """One streamed request; never raises for the server's faults: they end up in the record.
+
+    The clock starts when the request's first bytes are written to the connection (httpcore's trace
+    hook), so time the client spends queueing the request or opening a connection under load is not
+    charged to the server; each chunk is stamped when the bytes carrying it are read (one stamp per
+    read, shared by the events in it), before any parsing."""
     path, body = request_body(prompt, params, endpoint.model)
     record = RequestRecord(index)
-    start = time.perf_counter()
-    record.sent = start - run_start
-    reader = _StreamReader(record, start)
+    reader = _StreamReader(record, time.perf_counter())
+
+    async def trace(event: str, info: dict) -> None:
+        if event == "http11.send_request_headers.started":
+            reader.start = time.perf_counter()
+
     try:
-        async with client.stream("POST", path, json=body, headers=endpoint.headers) as response:
+        async with client.stream(
+            "POST", path, json=body, headers=endpoint.headers, extensions={"trace": trace}
+        ) as response:
             if response.status_code >= 400:
                 message = _answer_message(response.status_code, await response.aread())
                 raise EndpointError(f"{endpoint.shown}{path} answered HTTP {response.status_code}: {message}")
-            async for line in response.aiter_lines():
-                reader.feed(line)
+            pending = b""
+            async for data in response.aiter_bytes():
+                now = time.perf_counter()
+                *lines, pending = (pending + data).split(b"\n")
+                for line in lines:
+                    reader.feed(line, now)
+            if pending:
+                reader.feed(pending, time.perf_counter())
         return reader.finish()
     except Exception as error:  # every failure becomes the record's status and reason
         record.status, record.error = describe_failure(endpoint, path, error)
@@ -212,6 +228,8 @@ async def stream_request(client, endpoint: Endpoint, index: int, prompt, params,
             record.status = FAILED
         record.text = "".join(reader.parts)
         return record
+    finally:
+        record.sent = reader.start - run_start
 
 
 def async_client(endpoint: Endpoint, connections: int = 1024):

@@ -18,6 +18,7 @@ class ServerFlavour:
     info_paths: tuple[str, ...]  # GET endpoints whose JSON describes the server (version, speculative stats)
     cache_report_flags: tuple[str, ...]  # make usage.prompt_tokens_details.cached_tokens appear
     tp_flag: str  # tensor parallelism across devices
+    env: tuple[tuple[str, str], ...] = ()  # variables the server needs for the endpoints above
 
     def command(
         self,
@@ -60,5 +61,6 @@ VLLM = ServerFlavour(
     info_paths=("/version",),
     cache_report_flags=("--enable-prompt-tokens-details", "--enable-prefix-caching"),
     tp_flag="--tensor-parallel-size",
+    env=(("VLLM_SERVER_DEV_MODE", "1"),),  # /reset_prefix_cache exists only in vLLM's dev mode
 )
 FLAVOURS = {flavour.engine: flavour for flavour in (SGLANG, VLLM)}

@@ -77,7 +77,12 @@ class ServerProcess:
         with self.log_path.open("wb") as log:
             try:
                 self.process = subprocess.Popen(
-                    self.argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=self.env
+                    self.argv,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    env=self.env,
+                    start_new_session=True,  # its own group: a terminal's Ctrl-C reaches pytest, which stops it
                 )
             except OSError as error:
                 raise LLMSetupError(f"cannot start {self.argv[0]} ({error}): check --llm-server-python") from None

@@ -497,6 +497,7 @@ class FakeOpenAIServer:
         self.options = options
         self.cache = PrefixCache()
         self._ids = itertools.count()
+        self.sent: dict[str, list[float]] = {}  # prompt text → when each chunk left, seconds after arrival
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
             "/health": (frozenset({"GET"}), self.health),
             "/version": (frozenset({"GET"}), self.version),
@@ -505,6 +506,7 @@ class FakeOpenAIServer:
             "/tokenize": (frozenset({"POST"}), self.tokenize),
             "/reset_prefix_cache": (frozenset({"GET", "POST"}), self.reset_prefix_cache),
             "/flush_cache": (frozenset({"GET", "POST"}), self.flush_cache),
+            "/x_sent_times": (frozenset({"GET"}), self.sent_times),
             "/v1/completions": (frozenset({"POST"}), self.completions),
             "/v1/chat/completions": (frozenset({"POST"}), self.chat_completions),
         }
@@ -572,6 +574,11 @@ class FakeOpenAIServer:
             info["internal_states"] = [{"avg_spec_accept_length": float(self.options.chunk_tokens)}]
         return await self._json(connection, request, info)
 
+    async def sent_times(self, request: Request, connection: Connection) -> bool:
+        """The truth a load generator's clock is checked against: per prompt, when each chunk actually
+        left this server (seconds after the request arrived), including any lateness of our own."""
+        return await self._json(connection, request, self.sent)
+
     async def tokenize(self, request: Request, connection: Connection) -> bool:
         payload = request.json()
         if "messages" in payload:
@@ -632,6 +639,7 @@ class FakeOpenAIServer:
         bounds = chunk_bounds(generation.max_tokens, options.chunk_tokens)
         last = len(bounds) - 1
         await connection.start_stream(request.keep_alive)
+        sent = self.sent.setdefault(" ".join(map(str, generation.prompt)), [])
         for index, (start, stop) in enumerate(bounds):
             if index == options.fail_after_chunks:
                 await connection.cut()
@@ -641,6 +649,7 @@ class FakeOpenAIServer:
             if generation.continuous_usage:
                 event = json.dumps(json.loads(event) | {"usage": usage(generation, cached, stop)})
             await connection.send_event(event)
+            sent.append(asyncio.get_running_loop().time() - request.arrival)
         if options.fail_after_chunks is not None:  # N at least the chunk count: cut before [DONE]
             await connection.cut()
             return False

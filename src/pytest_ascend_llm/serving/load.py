@@ -17,7 +17,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pytest_ascend_llm.serving.client import Endpoint, async_client, stream_request
+from pytest_ascend_llm.serving.client import ClientShards, Endpoint, stream_request
 from pytest_ascend_llm.serving.records import COMPLETED, RequestRecord
 
 Progress = Callable[[int, int, float], None]  # (requests done, total, seconds elapsed)
@@ -95,7 +95,7 @@ async def _drive(
     limit = asyncio.Semaphore(shape.concurrency) if shape.concurrency else None
     records: list[RequestRecord | None] = [None] * len(requests)
     done = 0
-    async with async_client(endpoint, connections=max(shape.concurrency or len(requests), 1)) as client:
+    async with ClientShards(endpoint, shape.concurrency or len(requests)) as clients:
         loop = asyncio.get_running_loop()
         start_loop, start = loop.time(), time.perf_counter()
 
@@ -104,6 +104,7 @@ async def _drive(
             delay = start_loop + offsets[index] - loop.time()
             if delay > 0:
                 await asyncio.sleep(delay)
+            client = clients.pick(index)
             if limit is not None:
                 async with limit:
                     records[index] = await stream_request(
@@ -129,10 +130,9 @@ def run_load(
 
 async def gather_requests(endpoint: Endpoint, requests: Sequence[LoadRequest]) -> list[RequestRecord]:
     """All requests at once on one pooled client: what an engine's batch ``generate`` means for a server."""
-    async with async_client(endpoint, connections=max(len(requests), 1)) as client:
+    async with ClientShards(endpoint, len(requests)) as clients:
         start = time.perf_counter()
-        return list(
-            await asyncio.gather(
-                *(stream_request(client, endpoint, i, r.prompt, r.params, start) for i, r in enumerate(requests))
-            )
-        )
+        sends = [
+            stream_request(clients.pick(i), endpoint, i, r.prompt, r.params, start) for i, r in enumerate(requests)
+        ]
+        return list(await asyncio.gather(*sends))

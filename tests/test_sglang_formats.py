@@ -61,3 +61,23 @@ def test_vllm_server_command_reports_cached_tokens_and_flushes_with_reset_prefix
     argv = FLAVOURS["vllm-server"].command("python", "/m", "m", 8000, "cpu")
     assert argv[2] == "vllm.entrypoints.openai.api_server" and "--enable-prompt-tokens-details" in argv
     assert argv[-2:] == ["--dtype", "float32"] and FLAVOURS["vllm-server"].flush_path == "/reset_prefix_cache"
+
+
+def test_a_launched_sglang_server_gets_the_capacity_planners_flags():
+    """The same flags `pytest-ascend-llm plan` prints, for the model and the device memory given."""
+    from pytest_ascend_llm.engines.openai_engine import planned_sglang_flags
+    from pytest_ascend_llm.planning.capacity import plan_capacity
+    from pytest_ascend_llm.planning.launch import sglang_command
+    from pytest_ascend_llm.session import LLMSession
+    from pytest_ascend_llm.settings import Settings
+
+    settings = Settings.from_values({"engine": "sglang-server", "device": "cuda", "capacity_memory": "2"})
+    session = LLMSession(settings)
+    flags = planned_sglang_flags(session)
+    source = session.source
+    plan = plan_capacity(source.config, "float32", 2 * 2**30, 1, min(8192, source.max_positions))
+    printed = sglang_command(plan, str(source.path), device="cuda")
+    assert flags == printed[printed.index("--tp-size") : printed.index("--host")]
+    assert flags[flags.index("--mem-fraction-static") + 1] == "0.9"
+    on_cpu = LLMSession(Settings.from_values({"engine": "sglang-server", "device": "cpu"}))
+    assert planned_sglang_flags(on_cpu) == []

@@ -145,7 +145,10 @@ def launch(session: LLMSession, flavour: ServerFlavour) -> OpenAIEngine:
     port = free_port()
     device = settings.device.kind if settings.device.explicit else None
     extra = tuple(shlex.split(settings.server_args or ""))
-    if settings.tp_size > 1:
+    planned = planned_sglang_flags(session) if flavour.engine == "sglang-server" else []
+    if planned:
+        extra = (*planned, *extra)
+    elif settings.tp_size > 1:
         extra = (flavour.tp_flag, str(settings.tp_size), *extra)
     argv = flavour.command(settings.server_python or sys.executable, str(source.path), served, port, device, extra)
     log = Path(tempfile.mkdtemp(prefix="ascend-llm-server-")) / f"{flavour.engine}.log"
@@ -157,6 +160,30 @@ def launch(session: LLMSession, flavour: ServerFlavour) -> OpenAIEngine:
     except BaseException:
         server.stop()
         raise
+
+
+def planned_sglang_flags(session: LLMSession) -> list[str]:
+    """On an Ascend or CUDA host, SGLang's memory share, context and concurrency from the capacity
+    planner for the local device (or --llm-capacity-memory), so the launch matches `pytest-ascend-llm
+    plan`; nothing on CPU, where SGLang's own defaults stand. The user's --llm-server-args come later
+    and win."""
+    settings = session.settings
+    if settings.device.kind not in ("npu", "cuda"):
+        return []
+    from pytest_ascend_llm.devices.detect import open_device
+    from pytest_ascend_llm.planning.capacity import plan_capacity
+    from pytest_ascend_llm.planning.launch import plan_flags
+
+    memory = settings.capacity_memory_gib * 2**30 if settings.capacity_memory_gib else None
+    if memory is None:
+        memory = open_device(settings.device, settings.source_of("device")).total_memory()
+    source = session.source
+    saved = source.config.get("dtype") or source.config.get("torch_dtype") or "bfloat16"  # transformers 5 / 4
+    dtype = settings.dtype if settings.dtype != "auto" else str(saved)
+    plan = plan_capacity(
+        source.config, dtype, int(memory), settings.tp_size, min(8192, source.max_positions), model_id=source.model_id
+    )
+    return plan_flags(plan)
 
 
 def vllm_from_session(session: LLMSession) -> OpenAIEngine:

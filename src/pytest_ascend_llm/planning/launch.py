@@ -20,16 +20,18 @@ def sglang_command(
         argv += ["--device", "npu", "--attention-backend", "ascend"]
     elif device != "cuda":  # SGLang defaults to CUDA; any other device is named
         argv += ["--device", device]
-    argv += [
+    return argv + plan_flags(plan) + ["--host", host, "--port", str(port)]
+
+
+def plan_flags(plan: CapacityPlan) -> list[str]:
+    """The SGLang arguments a plan sets: parallelism, the static memory share, context and concurrency."""
+    return [
         "--tp-size", str(plan.tp_size),
         "--mem-fraction-static", f"{plan.mem_fraction_static:g}",
         "--context-length", str(plan.context_length),
         "--max-running-requests", str(plan.max_concurrent_sequences),
         "--dtype", plan.dtype,
-        "--host", host,
-        "--port", str(port),
     ]  # fmt: skip
-    return argv
 
 
 def shell_line(argv: list[str]) -> str:

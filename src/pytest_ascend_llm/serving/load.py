@@ -97,7 +97,8 @@ async def _drive(
     done = 0
     async with ClientShards(endpoint, shape.concurrency or len(requests)) as clients:
         loop = asyncio.get_running_loop()
-        start_loop, start = loop.time(), time.perf_counter()
+        start = time.perf_counter()
+        start_loop = loop.time()  # read second: no send can be stamped before its offset from ``start``
 
         async def one(index: int, request: LoadRequest) -> None:
             nonlocal done

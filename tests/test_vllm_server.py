@@ -65,7 +65,8 @@ def test_streams_count_tokens_and_greedy_output_equals_transformers(vllm, transf
     [served] = vllm.engine.generate([ids], GREEDY)
     [local] = transformers_session.engine.generate([ids], GREEDY)
     assert served.output_tokens == 16 == local.output_tokens and served.prompt_tokens == len(ids)
-    assert len(served.chunks) == 16 and served.ttft <= served.e2e
+    # one chunk per token, unless the server coalesced tokens a slow client had not read yet
+    assert sum(chunk.count for chunk in served.chunks) == 16 and served.ttft <= served.e2e
     assert served.text == local.text
     assert vllm.engine.encode(prompt) == ids, "the server's /tokenize and the local tokenizer agree"
 

@@ -64,7 +64,29 @@ def _parser() -> argparse.ArgumentParser:
     plan.add_argument("--host", default="127.0.0.1")
     plan.add_argument("--port", type=int, default=30000)
     plan.add_argument("--json", action="store_true", help="print the plan as JSON")
+    report = commands.add_parser("report", help="build the report from a results file", allow_abbrev=False)
+    report.add_argument("results", metavar="RESULTS.jsonl", help="the results file a run wrote (--llm-results)")
+    report.add_argument("--out", default="ascend-llm-report", metavar="DIR", help="folder for report.md, .html, PNGs")
+    report.add_argument("--run", metavar="ID", help="which run of the file (default: the last)")
     return parser
+
+
+def _report(args: argparse.Namespace) -> int:
+    """Rebuild a run's report from its results file alone (after a crash, or on another machine)."""
+    from pytest_ascend_llm.reporting.build import build_report
+    from pytest_ascend_llm.reporting.results_file import last_run
+
+    try:
+        records = last_run(args.results, args.run)
+    except OSError as error:
+        raise LLMSetupError(f"cannot read {args.results} ({error.strerror}): pass the --llm-results file") from None
+    if not records:
+        which = f"run {args.run}" if args.run else "any run"
+        raise LLMSetupError(f"{args.results} holds no records of {which}: is it a results file (--llm-results)?")
+    written = build_report(records, args.out)
+    tests = sum(record.get("kind") == "test" for record in records)
+    print(f"{written}: {tests} tests of run {records[0].get('run')}")
+    return 0
 
 
 def _read_model(directory: str | None) -> tuple[dict, str, str]:
@@ -143,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status instead of raising."""
     try:
         args = _parser().parse_args(argv)
-        return _plan(args)
+        return _report(args) if args.command == "report" else _plan(args)
     except LLMSetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

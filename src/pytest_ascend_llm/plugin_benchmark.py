@@ -82,9 +82,10 @@ def stable_name(item: pytest.Item) -> str:
 class LLMBench:
     """Runs one case through pytest-benchmark with device-synchronized rounds and records tail metrics.
 
-    With benchmarking off (``--benchmark-disable``, or under xdist where pytest-benchmark switches
-    itself off) a case runs once, untimed by pytest-benchmark, as a correctness check: its assertions
-    still run, and it reports no latency figures."""
+    With ``--benchmark-disable`` a case runs once, untimed, as a correctness check: its assertions
+    still run, and it reports no latency figures. Under pytest-xdist, where pytest-benchmark switches
+    itself off, the rounds are timed here instead (same policy, same statistics, results file, report
+    and gate), without pytest-benchmark's table and JSON."""
 
     def __init__(self, benchmark, llm: LLMSession, name: str, percentile: float = 50, config=None) -> None:
         self.benchmark = benchmark
@@ -94,8 +95,12 @@ class LLMBench:
         benchmark.fullname = name
         self.policy = llm.round_policy(percentile)
         self.rounds, self.warmup = llm.settings.rounds, llm.bench_warmup()
-        self.disabled = bool(getattr(benchmark, "disabled", False))
-        if self.policy is not None and not hasattr(benchmark, "_make_stats"):
+        switched_off = bool(getattr(benchmark, "disabled", False))
+        self.own_timing = switched_off and config is not None and hasattr(config, "workerinput")
+        self.disabled = switched_off and not self.own_timing
+        if self.own_timing:
+            benchmark._mode = "llm_bench(...) under xdist"  # used: no "fixture not used" warning
+        elif self.policy is not None and not hasattr(benchmark, "_make_stats"):
             self.policy, self.rounds = None, self.policy.floor  # a pytest-benchmark without the seam
 
     def __call__(
@@ -117,7 +122,9 @@ class LLMBench:
             self.benchmark.pedantic(lambda: seconds.append(log.timed_round()), setup=setup)
             self.llm.unbenchmarked.append(self.name)
             return log.case(self.name, seconds, extra)
-        if self.policy is None:
+        if self.own_timing:
+            seconds = log.run(setup, self.warmup, self.policy.wants_more if self.policy else self._fixed_rounds)
+        elif self.policy is None:
             prepare = log.before_round(setup)
             self.benchmark.pedantic(log.round, setup=prepare, rounds=self.rounds, warmup_rounds=self.warmup)
             seconds = self.benchmark.stats.stats.data
@@ -132,6 +139,9 @@ class LLMBench:
         case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()], contention)
         self.record(case)
         return case
+
+    def _fixed_rounds(self, seconds: list[float]) -> bool:
+        return len(seconds) < self.rounds
 
     def _adaptive_rounds(self, log, setup: Callable[[], None] | None) -> list[float]:
         """Rounds until the policy is satisfied, handed to pytest-benchmark as its stats (its ``pedantic``
@@ -150,7 +160,7 @@ class LLMBench:
             self.benchmark.pedantic(lambda: None)
             self.llm.unbenchmarked.append(self.name)
             return case
-        if hasattr(self.benchmark, "_make_stats") and case.round_seconds:
+        if not self.own_timing and hasattr(self.benchmark, "_make_stats") and case.round_seconds:
             stats = self.benchmark._make_stats(1)
             for value in case.round_seconds:
                 stats.update(value)
@@ -188,7 +198,8 @@ class LLMBench:
         if self.disabled:
             return
         self.llm.results[case.name] = case
-        self.benchmark.extra_info["llm"] = case.metrics()
+        if not self.own_timing:
+            self.benchmark.extra_info["llm"] = case.metrics()
 
 
 @pytest.fixture
@@ -289,20 +300,17 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     under --llm-compare-strict); keep pytest-benchmark's table of LLM cases narrow, since ours carries
     the percentiles."""
     config = session.config
-    llm, rules = active_session(config), config.stash.get(RULES_KEY, [])
-    if llm is None or not llm.results:
-        return
-    from pytest_ascend_llm.benchmarking.noise import load_average
+    llm = active_session(config)
+    if llm is not None and llm.results:
+        from pytest_ascend_llm.benchmarking.noise import load_average
 
-    llm.environment.load_average_1m_end = load_average()  # before pytest-benchmark saves machine_info
-    benchmarksession = getattr(config, "_benchmarksession", None)
-    if benchmarksession is not None and not config.getoption("benchmark_columns", None):
-        benchmarksession.columns = COMPACT_COLUMNS
-    if not rules:
+        llm.environment.load_average_1m_end = load_average()  # before pytest-benchmark saves machine_info
+        benchmarksession = getattr(config, "_benchmarksession", None)
+        if benchmarksession is not None and not config.getoption("benchmark_columns", None):
+            benchmarksession.columns = COMPACT_COLUMNS
+    verdicts = gate_verdicts(config)
+    if not verdicts:
         return
-    current = {name: case.metrics() for name, case in llm.results.items()}
-    verdicts = apply_gate(current, _baseline(config), rules)
-    config.stash[VERDICTS_KEY] = verdicts
     failing = [v for v in verdicts if v.fails or (v.verdict == NOT_COMPARED and _strict(config))]
     reporter = config.pluginmanager.get_plugin("terminalreporter")
     if failing and reporter is not None:
@@ -316,31 +324,54 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
-def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+def gate_verdicts(config: pytest.Config) -> list:
+    """The gate's verdicts for this session, computed once (the JSON report may ask before the gate
+    hook). Cases come from this process's session, or, on an xdist controller, from the records the
+    workers sent."""
+    if VERDICTS_KEY not in config.stash:
+        rules = config.stash.get(RULES_KEY, [])
+        current = measured_cases(config)
+        if not current or not rules:
+            return []
+        config.stash[VERDICTS_KEY] = apply_gate(current, _baseline(config), rules)
+    return config.stash[VERDICTS_KEY]
+
+
+def measured_cases(config: pytest.Config) -> dict[str, dict]:
+    """Case name → saved metrics (with samples), from wherever this process can see them."""
     llm = active_session(config)
-    if llm is None:
-        return
-    if llm.unbenchmarked:
+    if llm is not None and llm.results:
+        return {name: case.metrics() for name, case in llm.results.items()}
+    recorder = config.pluginmanager.get_plugin("ascend-llm-results-recorder")
+    records = getattr(recorder, "records", [])
+    return {r["case"]: r["metrics"] for r in records if r.get("kind") == "test" and r.get("metrics")}
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
+    """The latency table (on an xdist controller, from the workers' records) and the gate's verdicts."""
+    llm = active_session(config)
+    if llm is not None and llm.unbenchmarked:
         terminalreporter.write_line(
-            f"ascend-llm: benchmarking is off (--benchmark-disable, or xdist): {len(llm.unbenchmarked)} "
+            f"ascend-llm: benchmarking is off (--benchmark-disable): {len(llm.unbenchmarked)} "
             "performance case(s) ran once as correctness checks, without latency figures"
         )
-    if not llm.results:
+    cases = measured_cases(config)
+    if not cases:
         return
     from pytest_ascend_llm.benchmarking.table import latency_table
 
-    noisy = [name for name, case in llm.results.items() if case.extra.get("noise")]
+    noisy = [name for name, metrics in cases.items() if metrics.get("noise")]
     if noisy:
         terminalreporter.write_line(
-            f"ascend-llm: warning: {len(noisy)} of {len(llm.results)} cases ran on a busy host or scattered "
+            f"ascend-llm: warning: {len(noisy)} of {len(cases)} cases ran on a busy host or scattered "
             "(see their 'host noise' column): rerun on an idle host, or lower --llm-cpu-threads",
             yellow=True,
         )
 
     terminalreporter.section("ascend-llm latency tails (device-synchronized rounds)")
-    for line in latency_table({name.split("::")[-1]: case.metrics() for name, case in llm.results.items()}):
+    for line in latency_table({name.split("::")[-1]: metrics for name, metrics in cases.items()}):
         terminalreporter.write_line(line)
-    if "measured_bandwidth" in vars(llm):  # measured only when a decode case ran
+    if llm is not None and "measured_bandwidth" in vars(llm):  # measured only when a decode case ran
         terminalreporter.write_line(
             f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s; "
             f"{llm.roofline_basis()}. MBU = bytes a decode step must read / step time / bandwidth"

@@ -12,9 +12,24 @@ import pytest
 
 from pytest_ascend_llm.devices.monitor import MemoryMonitor
 from pytest_ascend_llm.errors import is_out_of_memory, out_of_memory_line
+from pytest_ascend_llm.plugin_results import TIMELINE_KEY
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.session import LLMSession
+
+
+TIMELINE_POINTS = 200
+
+
+def timeline_points(timeline) -> list[list[float]]:
+    """At most TIMELINE_POINTS [seconds, allocated, reserved, host RSS] rows, evenly thinned, peak kept."""
+    step = max(1, -(-len(timeline) // TIMELINE_POINTS))
+    kept = timeline[::step]
+    if timeline:
+        peak = max(timeline, key=lambda sample: sample.allocated)
+        if peak not in kept:
+            kept = sorted([*kept, peak], key=lambda sample: sample.seconds)
+    return [[s.seconds, s.allocated, s.reserved, s.host_rss] for s in kept]
 
 
 def monitored_call(item: pytest.Item, llm: LLMSession) -> Generator[None, object, object]:
@@ -32,6 +47,7 @@ def monitored_call(item: pytest.Item, llm: LLMSession) -> Generator[None, object
     finally:
         summary = monitor.report.summary()
         item.user_properties.append(("memory", summary))
+        item.stash[TIMELINE_KEY] = timeline_points(monitor.report.timeline)
         bench = getattr(item, "funcargs", {}).get("llm_bench")
         if bench is not None and llm.device.kind != "server":  # a server's memory is not readable from here
             bench.annotate(peak_memory_bytes=summary["peak_allocated_bytes"])

@@ -67,6 +67,12 @@ OPTIONS = (
     OptionSpec("request_rate", "request rates in req/s (Poisson arrivals) of the serving rate cases (default 1,4)"),
     OptionSpec("serving_requests", "requests per serving case (default: 4 per stream, at least 16)"),
     OptionSpec(
+        "results",
+        "results file, a JSON line per finished test, fsynced as it is written "
+        "(default: ascend-llm-results.jsonl in the folder pytest runs in)",
+    ),
+    OptionSpec("report", "write a report folder (Markdown, HTML, PNG plots) here at the end of the session"),
+    OptionSpec(
         "slo",
         "goodput SLO: an MLPerf preset (mlperf-llama3.1-8b, …-interactive, mlperf-llama2-70b, …) or limits in "
         "ms like ttft=500,tpot=30,e2e=20000 (default mlperf-llama3.1-8b)",
@@ -134,6 +140,8 @@ class Settings:
     request_rate: tuple[float, ...] = (1.0, 4.0)
     serving_requests: int | None = None
     slo: str = "mlperf-llama3.1-8b"
+    results: str | None = None
+    report: str | None = None
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -180,6 +188,8 @@ class Settings:
             request_rate=_numbers(values, "request_rate", float, origin, (1.0, 4.0)),
             serving_requests=_number(values, "serving_requests", int, origin, minimum=1),
             slo=_checked_slo(values, origin),
+            results=_text(values, "results"),
+            report=_text(values, "report"),
             sources=dict(sources or {}),
         )
 

@@ -1,0 +1,213 @@
+"""The report a team reads after a device run, built from the results file's records alone (so it can
+be rebuilt after a crash): ``report.md`` (renders on a Git forge and in a CI job summary), the same as
+``report.html``, and PNG plots beside them.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from pytest_ascend_llm.metrics.stats import PERCENTILES
+from pytest_ascend_llm.reporting.plots import all_plots, group_of
+
+Record = dict[str, Any]
+UNRESOLVED = "(max)"
+
+
+def _table(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def _ms(metrics: dict, key: str) -> str:
+    value = metrics.get(key)
+    if value is None:
+        return "-"
+    if key in (metrics.get("unresolved") or ()):
+        return UNRESOLVED
+    return f"{value * 1e3:.3g}"
+
+
+def _number(value: object, digits: int = 4) -> str:
+    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else "-"
+
+
+def environment_section(sessions: list[Record]) -> list[str]:
+    if not sessions:
+        return ["No session record: the run ended before its first test finished.", ""]
+    env = sessions[0]["environment"]
+    rows = [
+        ["device", f"{env.get('device_kind')} {env.get('device_name') or ''} x{env.get('device_count') or 1}"],
+        ["model", f"{env.get('model_id')} ({env.get('dtype')}, engine {env.get('engine')})"],
+        ["stack", ", ".join(f"{k} {env.get(k) or '-'}" for k in ("torch", "torch_npu", "cann", "driver"))],
+        ["libraries", ", ".join(f"{k} {env.get(k) or '-'}" for k in ("transformers", "sglang", "vllm"))],
+        [
+            "host",
+            f"{env.get('cpu_model')}, torch threads {env.get('torch_threads')} of {env.get('usable_cores')}, "
+            f"load {env.get('load_average_1m')}",
+        ],  # fmt: skip
+        ["python / OS", f"{env.get('python')} / {env.get('os')}"],
+    ]
+    if env.get("server"):
+        server = env["server"]
+        rows.append(["server", f"{server.get('engine')} at {server.get('endpoint')}, models {server.get('models')}"])
+    if len(sessions) > 1:
+        rows.append(["workers", ", ".join(f"{s.get('worker')}" for s in sessions)])
+    return ["## Environment", "", *_table(["", ""], rows)]
+
+
+def _is_case(test: Record) -> bool:
+    return bool(test.get("metrics")) or bool(test.get("benchmark"))
+
+
+def skipped_lines(tests: list[Record]) -> list[str]:
+    """Skips folded by reason, as pytest's -rs does."""
+    reasons: dict[str, int] = defaultdict(int)
+    for test in tests:
+        if test["outcome"] == "skipped":
+            reasons[test.get("message") or "no reason given"] += 1
+    return [f"- {count} skipped: {reason}" for reason, count in reasons.items()] + ([""] if reasons else [])
+
+
+def compatibility_section(tests: list[Record]) -> list[str]:
+    checks = [t for t in tests if not _is_case(t)]
+    if not checks:
+        return []
+    rows = [
+        [group_of(t)[0] + (f"[{group_of(t)[1]}]" if group_of(t)[1] else ""), _verdict(t), t.get("device") or "-",
+         f"{t.get('duration', 0):.2f}", t.get("message") or ""]
+        for t in checks if t["outcome"] != "skipped"
+    ]  # fmt: skip
+    passed = sum(t["outcome"] == "passed" for t in checks)
+    head = f"{passed} of {len(checks)} passed."
+    table = _table(["check", "result", "device", "s", "reason"], rows)
+    return ["## Compatibility checks", "", head, "", *table, *skipped_lines(checks)]
+
+
+def _verdict(test: Record) -> str:
+    return {"passed": "passed", "skipped": "skipped", "failed": "**FAILED**"}.get(test["outcome"], test["outcome"])
+
+
+def performance_section(tests: list[Record]) -> list[str]:
+    cases = [t for t in tests if t.get("metrics")]
+    skipped = [t for t in tests if _is_case(t) and not t.get("metrics")]
+    if not cases and not skipped:
+        return []
+    groups: dict[str, list[Record]] = defaultdict(list)
+    for test in cases:
+        groups[group_of(test)[0]].append(test)
+    legend = (
+        "Percentiles carry their sample count (n: rounds, or completed requests for serving cases; req: "
+        f"requests). {UNRESOLVED}: too few samples for that percentile to be more than the maximum."
+    )
+    lines = ["## Performance cases", "", legend, ""]
+    for group, members in groups.items():
+        serving = any("load" in t["metrics"] for t in members)
+        header = ["case", "n", *[f"P{q} ms" for q in PERCENTILES if q != 90], "tok/s", "req", "TTFT P95 ms",
+                  "TPOT P95 ms", "MBU", "peak MiB", "result"]  # fmt: skip
+        if serving:
+            header[-1:-1] = ["req/s", "goodput req/s", "failed"]
+        rows = []
+        for test in members:
+            m = test["metrics"]
+            peak = (test.get("properties") or {}).get("memory", {}).get("peak_allocated_bytes")
+            row = [group_of(test)[1] or group, m.get("n", "-"), _ms(m, "p50"), _ms(m, "p95"), _ms(m, "p99"),
+                   _number(m.get("tokens_per_s")), m.get("ttft_n", "-"), _ms(m, "ttft_p95"), _ms(m, "tpot_p95"),
+                   _number(m.get("mbu"), 3), _number(peak / 2**20 if peak else None), _verdict(test)]  # fmt: skip
+            if serving:
+                row[-1:-1] = [_number(m.get("requests_per_s")), _number(m.get("goodput_requests_per_s")),
+                              m.get("failed", "-")]  # fmt: skip
+            rows.append(row)
+        lines += [f"### {group}", "", *_table(header, rows)]
+    return lines + skipped_lines(skipped)
+
+
+def gate_section(gates: list[Record]) -> list[str]:
+    verdicts = [v for gate in gates for v in gate.get("verdicts", [])]
+    if not verdicts:
+        return []
+    rows = [
+        [v["case"].split("::")[-1], v["rule"], _number(v.get("before") and v["before"] * 1e3), _number(v.get("now") and
+         v["now"] * 1e3), _number(v.get("change")), f"[{_number(v.get('low'))}, {_number(v.get('high'))}]",
+         f"**{v['verdict']}**" if v["verdict"] == "regressed" else v["verdict"], v.get("note", "")]
+        for v in verdicts
+    ]  # fmt: skip
+    regressed = sum(v["verdict"] == "regressed" for v in verdicts)
+    head = f"{regressed} regressed of {len(verdicts)} compared (99 % intervals of the change)."
+    header = ["case", "rule", "before ms", "now ms", "change", "99% interval", "verdict", "note"]
+    return ["## Against the compared run", "", head, "", *_table(header, rows)]
+
+
+def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
+    sessions = [r for r in records if r.get("kind") == "session"]
+    tests = [r for r in records if r.get("kind") == "test"]
+    gates = [r for r in records if r.get("kind") == "gate"]
+    ends = [r for r in records if r.get("kind") == "end"]
+    run = records[0].get("run", "?") if records else "?"
+    state = (
+        f"finished with exit status {ends[-1]['exitstatus']}"
+        if ends
+        else "**did not finish** (crashed or was killed): everything below was measured before that"
+    )
+    counts = defaultdict(int)
+    for test in tests:
+        counts[test["outcome"]] += 1
+    lines = ["# ascend-llm report", "",
+             f"Run `{run}`, {len(tests)} tests ({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); "
+             f"{state}. Built {time.strftime('%Y-%m-%d %H:%M:%S')}.", ""]  # fmt: skip
+    lines += environment_section(sessions) + compatibility_section(tests) + performance_section(tests)
+    lines += gate_section(gates)
+    if plots:
+        lines += ["## Plots", ""]
+        for title, names in plots.items():
+            lines += [f"### {title}", ""] + [f"![{title}]({name})" for name in names] + [""]
+    return "\n".join(lines)
+
+
+def render_html(markdown: str) -> str:
+    """The same content as a page: tables and images rendered, everything else as paragraphs."""
+    body, table = [], []
+    for line in markdown.splitlines() + [""]:
+        if line.startswith("|"):
+            table.append([html.escape(cell.strip()) for cell in line.strip("|").split(" | ")])
+            continue
+        if table:
+            head, *rest = [row for row in table if not set("".join(row)) <= set("-")]
+            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
+                        + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rest)
+                        + "</table>")  # fmt: skip
+            table = []
+        if line.startswith("#"):
+            level = len(line) - len(line.lstrip("#"))
+            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
+        elif line.startswith("![") and "](" in line:
+            alt, src = line[2:].split("](", 1)
+            body.append(f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}"></p>')
+        elif line.strip():
+            body.append(f"<p>{html.escape(line)}</p>")
+    style = "body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}" \
+            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"  # fmt: skip
+    return f"<!doctype html><meta charset=utf-8><title>ascend-llm report</title><style>{style}</style>" + "".join(body)
+
+
+def build_report(records: list[Record], folder: str | Path) -> Path:
+    """Write report.md, report.html and the plots into ``folder``; append the Markdown to the CI job
+    summary when ``$GITHUB_STEP_SUMMARY`` is set. Returns the Markdown file."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    tests = [r for r in records if r.get("kind") == "test"]
+    markdown = render_markdown(records, all_plots(tests, folder))
+    (folder / "report.md").write_text(markdown, encoding="utf-8")
+    (folder / "report.html").write_text(render_html(markdown), encoding="utf-8")
+    summary = os.environ.get("GITHUB_STEP_SUMMARY")
+    if summary:
+        text = "\n".join(line for line in markdown.splitlines() if not line.startswith("!["))  # images are files here
+        with open(summary, "a", encoding="utf-8") as handle:
+            handle.write(text + "\n")
+    return folder / "report.md"

@@ -42,18 +42,23 @@ def _save(figure, folder: Path, name: str) -> str:
 def latency_distributions(records: list[Record], folder: Path) -> list[str]:
     """One box plot per performance test function: every case's round (or request) latencies."""
     groups: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
+    serving: set[str] = set()
     for record in records:
-        samples = ((record.get("metrics") or {}).get("samples") or {}).get("round_seconds")
+        metrics = record.get("metrics") or {}
+        samples = (metrics.get("samples") or {}).get("round_seconds")
         if samples:
             group, params = group_of(record)
             groups[group].append((params or group, [value * MS for value in samples]))
+            if "load" in metrics:
+                serving.add(group)
     written = []
     plt = _pyplot()
     for group, cases in groups.items():
         figure, axes = plt.subplots(figsize=(8, 0.5 * len(cases) + 1.6))
         axes.boxplot([values for _, values in cases], orientation="horizontal", whis=(5, 95), showfliers=True)
         axes.set_yticks(range(1, len(cases) + 1), [f"{label} (n={len(values)})" for label, values in cases])
-        axes.set_xlabel("latency per round, ms (box: P25–P75, whiskers: P5–P95)")
+        what = "E2E latency per request" if group in serving else "latency per round"
+        axes.set_xlabel(f"{what}, ms (box: P25–P75, whiskers: P5–P95)")
         axes.set_title(f"{group}: latency distribution")
         axes.grid(axis="x", alpha=0.3)
         written.append(_save(figure, folder, f"latency-{group}.png"))

@@ -111,6 +111,7 @@ class EnvironmentInfo:
     thread_settings: dict[str, str] = field(default_factory=dict)  # OMP_NUM_THREADS and friends
     env: dict[str, str] = field(default_factory=dict)
     server: dict[str, Any] = field(default_factory=dict)  # who answered, for server engines
+    inventory: dict[str, Any] = field(default_factory=dict)  # npu-smi / nvidia-smi: cards, health, processes
 
     def to_dict(self) -> dict[str, Any]:
         """Plain str/int/None values and one str dict: json.dumps accepts it as is."""

@@ -120,7 +120,14 @@ def _header_lines(llm: LLMSession) -> list[str]:
         f"ascend-llm stack: {env.stack_summary()}" + (f"; NPU: {llm.npu_problem}" if llm.npu_problem else ""),
         f"ascend-llm host: {env.host_summary()}",
         f"ascend-llm roofline: {llm.roofline_basis()}",
-    ]
+    ] + _cards_line(llm)
+
+
+def _cards_line(llm: LLMSession) -> list[str]:
+    """What npu-smi / nvidia-smi says of the cards, or why it could not say (accelerators only)."""
+    if llm.inventory is not None:
+        return [f"ascend-llm cards: {llm.inventory.summary_line()}"]
+    return [f"ascend-llm cards: unavailable ({llm.inventory_problem})"] if llm.inventory_problem else []
 
 
 def pytest_report_header(config: pytest.Config) -> list[str]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING
 
 import pytest
@@ -117,6 +117,22 @@ class LLMBench:
 
         load_before = load_average()
         log = RoundLog(work, tokens, self.llm.device)
+        power = self.llm.power_sampler() if not self.disabled else None
+        with power or nullcontext():
+            case = self._measure(log, setup, extra)
+        if power is not None:
+            case.extra |= power_figures(power, case)
+        contention = None
+        if self.llm.device.kind == "cpu":
+            from pytest_ascend_llm.torch_backend import torch
+
+            contention = cpu_share(case.round_seconds, case.round_cpu_seconds, torch.get_num_threads())
+        case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()], contention)
+        self.record(case)
+        return case
+
+    def _measure(self, log, setup: Callable[[], None] | None, extra: dict | None) -> CaseResult:
+        """The rounds, by whichever timer this run has (pytest-benchmark, our own under xdist, or once)."""
         if self.disabled:  # pytest-benchmark's pedantic then runs setup and the round once, untimed
             seconds: list[float] = []
             self.benchmark.pedantic(lambda: seconds.append(log.timed_round()), setup=setup)
@@ -130,15 +146,7 @@ class LLMBench:
             seconds = self.benchmark.stats.stats.data
         else:
             seconds = self._adaptive_rounds(log, setup)
-        case = log.case(self.name, seconds, extra)
-        contention = None
-        if self.llm.device.kind == "cpu":
-            from pytest_ascend_llm.torch_backend import torch
-
-            contention = cpu_share(case.round_seconds, case.round_cpu_seconds, torch.get_num_threads())
-        case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()], contention)
-        self.record(case)
-        return case
+        return log.case(self.name, seconds, extra)
 
     def _fixed_rounds(self, seconds: list[float]) -> bool:
         return len(seconds) < self.rounds
@@ -205,9 +213,36 @@ class LLMBench:
 @pytest.fixture
 def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> LLMBench:
     """``llm_bench(work, tokens=...)``: a pytest-benchmark case with P50–P99, tokens/s and TTFT/TPOT/ITL."""
+    _guard_busy_device(llm_session)
     return LLMBench(
         benchmark, llm_session, stable_name(request.node), request.config.stash[TRACKED_KEY], request.config
     )
+
+
+def power_figures(power, case: CaseResult) -> dict[str, object]:
+    """Average board power over the case, energy per output token, and the samples for the timeline."""
+    from pytest_ascend_llm.inventory.power import joules_per_token
+
+    if power.mean_watts is None:
+        return {"power": f"no power reading: {power.problem or 'no sample in time'}"}
+    return {
+        "power_w_mean": power.mean_watts,
+        "power_samples_n": len(power.samples),
+        "energy_j_per_token": joules_per_token(power.mean_watts, sum(case.round_seconds), sum(case.tokens_per_round)),
+        "power_samples": [[round(t, 3), w] for t, w in power.samples],
+    }
+
+
+def _guard_busy_device(llm: LLMSession) -> None:
+    """A performance case on a card another process is using measures the sharing, not the stack."""
+    action = llm.settings.busy_device
+    reason = llm.busy_device_reason() if action != "ignore" else None
+    if reason is None:
+        return
+    message = f"the device under test is not idle: {reason} (--llm-busy-device ignore to measure anyway)"
+    if action == "fail":
+        pytest.fail(message, pytrace=False)
+    pytest.skip(message)
 
 
 @pytest.fixture(scope="session")

@@ -101,9 +101,65 @@ class LLMSession:
 
     @cached_property
     def spec_sheet(self) -> DeviceSpecSheet | None:
-        """The device's peak figures: the user's spec file first, then the built-in table."""
+        """The device's peak figures: the user's spec file first, then the built-in table, by torch's
+        device name or else by the card name npu-smi / nvidia-smi reads from the card itself."""
         extra = load_spec_file(self.settings.device_specs) if self.settings.device_specs else ()
-        return lookup(self.device.name(), extra)
+        sheet = lookup(self.device.name(), extra)
+        card = self.card
+        if sheet is None and card is not None:
+            sheet = lookup(card.name if card.kind == "cuda" else f"Ascend{card.name}", extra)
+        return sheet
+
+    @cached_property
+    def inventory(self):
+        """npu-smi's / nvidia-smi's view of the cards (None on CPU, for servers, or when the tool is
+        unavailable: ``inventory_problem`` then says why)."""
+        self.inventory_problem: str | None = None
+        if self.device.kind not in ("npu", "cuda"):
+            return None
+        from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
+
+        try:
+            return read_inventory(self.device.kind)
+        except InventoryUnavailable as error:
+            self.inventory_problem = str(error)
+            return None
+
+    @property
+    def card_index(self) -> int:
+        from pytest_ascend_llm.inventory.guard import physical_index
+
+        return physical_index(self.device.kind, self.device.index)
+
+    @property
+    def card(self):
+        """The first chip of the card under test, as the tool lists it, or None."""
+        inventory = self.inventory
+        cards = [c for c in inventory.cards if c.index == self.card_index] if inventory is not None else []
+        return cards[0] if cards else None
+
+    def busy_device_reason(self) -> str | None:
+        """Why the card under test is not idle right now (a fresh reading), or None."""
+        if self.inventory is None:
+            return None
+        from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
+        from pytest_ascend_llm.inventory.guard import busy_reason, own_pids
+
+        try:
+            now = read_inventory(self.device.kind)
+        except InventoryUnavailable:
+            return None
+        ours = own_pids()
+        mine = sum(p.memory_mb or 0 for p in now.processes if p.pid in ours and p.card_index == self.card_index)
+        return busy_reason(now, self.card_index, ours, mine)
+
+    def power_sampler(self):
+        """A background power sampler for the card under test, or None where there is no reading."""
+        if self.inventory is None or self.card is None or self.card.power_w is None:
+            return None
+        from pytest_ascend_llm.inventory.power import PowerSampler
+
+        return PowerSampler(self.device.kind, self.card_index)
 
     @cached_property
     def table_bandwidth(self) -> float | None:
@@ -191,6 +247,10 @@ class LLMSession:
         )
         if self.serves_over_http:
             info.server = self.engine.server_info()
+        if self.inventory is not None:
+            info.inventory = self.inventory.to_dict()
+        elif self.inventory_problem:
+            info.inventory = {"unavailable": self.inventory_problem}
         return info
 
     def bench_warmup(self) -> int:

@@ -67,6 +67,12 @@ OPTIONS = (
     OptionSpec("request_rate", "request rates in req/s (Poisson arrivals) of the serving rate cases (default 1,4)"),
     OptionSpec("serving_requests", "requests per serving case (default: 4 per stream, at least 16)"),
     OptionSpec(
+        "busy_device",
+        "what performance cases do when the card under test is not idle (another process, memory in use, "
+        "utilisation): skip (default), fail or ignore",
+        "skip",
+    ),
+    OptionSpec(
         "results",
         "results file, a JSON line per finished test, fsynced as it is written "
         "(default: ascend-llm-results.jsonl in the folder pytest runs in)",
@@ -142,6 +148,7 @@ class Settings:
     slo: str = "mlperf-llama3.1-8b"
     results: str | None = None
     report: str | None = None
+    busy_device: str = "skip"
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -189,6 +196,7 @@ class Settings:
             serving_requests=_number(values, "serving_requests", int, origin, minimum=1),
             slo=_checked_slo(values, origin),
             results=_text(values, "results"),
+            busy_device=_choice(values, "busy_device", ("skip", "fail", "ignore"), origin),
             report=_text(values, "report"),
             sources=dict(sources or {}),
         )
@@ -254,6 +262,13 @@ def _numbers(values: Mapping[str, object], name: str, kind: type, origin: Callab
         what = "whole numbers" if kind is int else "numbers"
         raise LLMSetupError(f"{origin(name)} {raw!r}: give positive {what}, comma-separated, e.g. 1,4,16")
     return numbers
+
+
+def _choice(values: Mapping[str, object], name: str, choices: tuple[str, ...], origin: Callable[[str], str]) -> str:
+    text = (_text(values, name) or choices[0]).lower()
+    if text not in choices:
+        raise LLMSetupError(f"{origin(name)} {text!r}: use one of {', '.join(choices)}")
+    return text
 
 
 def _checked_slo(values: Mapping[str, object], origin: Callable[[str], str]) -> str:

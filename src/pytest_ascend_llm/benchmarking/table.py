@@ -22,6 +22,8 @@ COLUMNS = (
     ("accept_length", "accept len", 1),
     ("acceptance_rate", "accept rate", 1),
     ("speedup", "speed-up", 1),
+    ("power_w_mean", "W", 1),
+    ("energy_j_per_token", "J/tok", 1),
     ("requests_per_s", "req/s", 1),
     ("goodput_requests_per_s", "goodput req/s", 1),
     ("achieved_concurrency", "concurrency", 1),

@@ -110,7 +110,7 @@ def performance_section(tests: list[Record]) -> list[str]:
     for group, members in groups.items():
         serving = any("load" in t["metrics"] for t in members)
         header = ["case", "n", *[f"P{q} ms" for q in PERCENTILES if q != 90], "tok/s", "req", "TTFT P95 ms",
-                  "TPOT P95 ms", "MBU", "peak MiB", "result"]  # fmt: skip
+                  "TPOT P95 ms", "MBU", "W", "J/token", "peak MiB", "result"]  # fmt: skip
         if serving:
             header[-1:-1] = ["req/s", "goodput req/s", "failed"]
         rows = []
@@ -119,7 +119,8 @@ def performance_section(tests: list[Record]) -> list[str]:
             peak = (test.get("properties") or {}).get("memory", {}).get("peak_allocated_bytes")
             row = [group_of(test)[1] or group, m.get("n", "-"), _ms(m, "p50"), _ms(m, "p95"), _ms(m, "p99"),
                    _number(m.get("tokens_per_s")), m.get("ttft_n", "-"), _ms(m, "ttft_p95"), _ms(m, "tpot_p95"),
-                   _number(m.get("mbu"), 3), _number(peak / 2**20 if peak else None), _verdict(test)]  # fmt: skip
+                   _number(m.get("mbu"), 3), _number(m.get("power_w_mean"), 3), _number(m.get("energy_j_per_token"), 3),
+                   _number(peak / 2**20 if peak else None), _verdict(test)]  # fmt: skip
             if serving:
                 row[-1:-1] = [_number(m.get("requests_per_s")), _number(m.get("goodput_requests_per_s")),
                               m.get("failed", "-")]  # fmt: skip

@@ -28,6 +28,20 @@ def _major_minor(version: str) -> tuple[str, ...]:
     return tuple(version.split("+")[0].split(".")[:2])
 
 
+def test_device_health_is_ok(llm_session, record_property):
+    """First of the compatibility checks: a card whose health is not OK fails here, with its state."""
+    from pytest_ascend_llm.inventory.guard import unhealthy
+
+    if llm_session.device.kind not in ("npu", "cuda"):
+        pytest.skip(f"card health is read from npu-smi / nvidia-smi: not applicable on {llm_session.device}")
+    inventory = llm_session.inventory
+    if inventory is None:
+        pytest.skip(f"no card health: {llm_session.inventory_problem}")
+    record_property("inventory", inventory.summary_line())
+    bad = unhealthy(inventory, llm_session.card_index)
+    assert not bad, f"card under test not healthy ({inventory.tool}): {'; '.join(bad)}"
+
+
 @pytest.mark.parametrize("module", ["torch", "transformers", "tokenizers", "safetensors", "pytest_benchmark"])
 def test_stack_required_package_imports(module, record_property):
     imported = importlib.import_module(module)

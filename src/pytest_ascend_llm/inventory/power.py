@@ -1,0 +1,71 @@
+"""Board power sampled in the background while a case runs, for average watts and joules per token.
+
+The vendor tool is run every ``interval`` seconds (npu-smi's and nvidia-smi's power readings update
+about once a second, so sampling faster adds cost, not information). A tool that fails stops the
+sampler and leaves the reason; the case itself is never affected.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+
+from pytest_ascend_llm.inventory.cards import Inventory, InventoryUnavailable, read_inventory
+
+
+class PowerSampler:
+    """``with PowerSampler("npu", 0) as power: ...``; then ``power.samples`` [(seconds, watts)], ``mean_watts``."""
+
+    def __init__(
+        self,
+        kind: str,
+        card_index: int,
+        interval: float = 0.5,
+        read: Callable[[str], Inventory] = read_inventory,
+    ) -> None:
+        self.kind, self.card_index, self.interval, self.read = kind, card_index, interval, read
+        self.samples: list[tuple[float, float]] = []
+        self.problem: str | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._start = 0.0
+
+    def _watts(self) -> float | None:
+        cards = [c for c in self.read(self.kind).cards if c.index == self.card_index and c.power_w is not None]
+        return sum(card.power_w for card in cards) if cards else None  # a card's chips add up
+
+    def _loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                watts = self._watts()
+            except InventoryUnavailable as error:
+                self.problem = str(error)
+                return
+            if watts is None:
+                self.problem = f"{self.kind} card {self.card_index} reports no power reading"
+                return
+            self.samples.append((time.monotonic() - self._start, watts))
+            self._stop.wait(self.interval)
+
+    def __enter__(self) -> PowerSampler:
+        self._start = time.monotonic()
+        self._thread = threading.Thread(target=self._loop, name="ascend-llm-power", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=15)
+
+    @property
+    def mean_watts(self) -> float | None:
+        return sum(w for _, w in self.samples) / len(self.samples) if self.samples else None
+
+
+def joules_per_token(mean_watts: float | None, seconds: float, tokens: int) -> float | None:
+    """Average power × the time the tokens took / the tokens: energy per output token."""
+    if mean_watts is None or tokens <= 0 or seconds <= 0:
+        return None
+    return mean_watts * seconds / tokens

@@ -40,7 +40,7 @@ def test_cpu_run_passes_every_check_and_header_says_it_is_not_an_npu(pytester):
         ]
     )
     skipped = [line for line in result.outlines if line.startswith("SKIPPED")]
-    expected = ("quality probes", "torch_npu is not installed", "card health is read from npu-smi")
+    expected = ("quality probes", "torch_npu is not installed", "card health is read from npu-smi", "CPU fallback is")
     assert all(any(reason in line for reason in expected) for line in skipped), skipped
 
 

@@ -68,7 +68,25 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("results", metavar="RESULTS.jsonl", help="the results file a run wrote (--llm-results)")
     report.add_argument("--out", default="ascend-llm-report", metavar="DIR", help="folder for report.md, .html, PNGs")
     report.add_argument("--run", metavar="ID", help="which run of the file (default: the last)")
+    doctor = commands.add_parser("doctor", help="cards, environment and stack: is this host fit to benchmark?")
+    doctor.add_argument("--device", default="auto", choices=("auto", "npu", "cuda", "cpu"))
+    doctor.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
+    doctor.add_argument("--no-stack", action="store_true", help="skip importing torch to read the stack")
     return parser
+
+
+def _doctor(args: argparse.Namespace) -> int:
+    """Exit 1 when something would make a benchmark meaningless (see doctor/report.py)."""
+    import json
+
+    from pytest_ascend_llm.doctor.report import detect_kind, diagnose, render
+
+    diagnosis = diagnose(detect_kind(args.device), with_stack=not args.no_stack)
+    if args.json:
+        print(json.dumps(diagnosis.to_dict(), indent=2, default=str))
+    else:
+        print("\n".join(render(diagnosis)))
+    return 1 if diagnosis.blocking else 0
 
 
 def _report(args: argparse.Namespace) -> int:
@@ -165,7 +183,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit status instead of raising."""
     try:
         args = _parser().parse_args(argv)
-        return _report(args) if args.command == "report" else _plan(args)
+        commands = {"report": _report, "doctor": _doctor, "plan": _plan}
+        return commands[args.command](args)
     except LLMSetupError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

@@ -177,6 +177,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     """Attach the test's record to its report: the call phase, and a setup or teardown that did not
     pass. A report crosses to the xdist controller with its record."""
     report = yield
+    llm = active_session(item.config)
+    if llm is not None and report.when == "call" and report.capstderr:
+        llm.stderr_seen.append(report.capstderr)  # torch_npu warns of each CPU fallback once, in C++, to fd 2
     wanted = report.when == "call" or (report.when == "setup" and not report.passed) or report.failed
     if wanted and active_session(item.config) is not None:
         report.llm_record = test_record(item, report, item.config.stash.get(_SESSION_SENT_KEY, False))

@@ -34,6 +34,7 @@ class LLMSession:
         self.results: dict[str, CaseResult] = {}
         self.unbenchmarked: list[str] = []  # cases run once because benchmarking was off
         self.capacity_plan = None  # set by the capacity check, shown in the session report
+        self.stderr_seen: list[str] = []  # what model tests wrote to stderr (torch_npu's CPU-fallback warnings)
 
     def open(self) -> LLMSession:
         """Resolve the device and check the model directory now, so bad input fails before any test."""

@@ -1,0 +1,115 @@
+"""`pytest-ascend-llm doctor`: the cards, the environment and the stack in one screen, and an exit
+status that says whether a benchmark run here would mean anything.
+
+Blocking (exit 1): a card whose health is not OK, a card another process is using, an environment
+setting that makes timings unrepresentative (launch blocking, debug logging, no allocator caching),
+or a value the documentation calls invalid. Everything else is information.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from dataclasses import dataclass, field
+from typing import Any
+
+from pytest_ascend_llm.doctor.findings import Finding, check_environment, meaningless_for_benchmarks
+
+TOOLS = {"npu": "npu-smi", "cuda": "nvidia-smi"}
+
+
+def detect_kind(requested: str) -> str:
+    """'npu' or 'cuda' where the vendor tool is on PATH (Ascend first), else 'cpu'; or what was asked."""
+    if requested != "auto":
+        return requested
+    return next((kind for kind, tool in TOOLS.items() if shutil.which(tool)), "cpu")
+
+
+@dataclass
+class Diagnosis:
+    kind: str
+    inventory: Any = None
+    inventory_problem: str | None = None
+    findings: list[Finding] = field(default_factory=list)
+    stack: dict[str, Any] = field(default_factory=dict)
+    blocking: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "device_kind": self.kind,
+            "inventory": self.inventory.to_dict() if self.inventory is not None else None,
+            "inventory_problem": self.inventory_problem,
+            "environment": [finding.to_dict() for finding in self.findings],
+            "stack": self.stack,
+            "blocking": self.blocking,
+            "ok_to_benchmark": not self.blocking,
+        }
+
+
+def diagnose(kind: str, environ: dict[str, str] | None = None, with_stack: bool = True) -> Diagnosis:
+    """Read the cards (if any), check the environment, capture the stack; list what blocks benchmarking."""
+    from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
+    from pytest_ascend_llm.inventory.guard import busy_reason, own_pids, unhealthy
+
+    environ = dict(os.environ if environ is None else environ)
+    diagnosis = Diagnosis(kind)
+    if kind in TOOLS:
+        try:
+            diagnosis.inventory = read_inventory(kind)
+        except InventoryUnavailable as error:
+            diagnosis.inventory_problem = str(error)
+    inventory = diagnosis.inventory
+    if inventory is not None:
+        diagnosis.blocking += [f"health: {line}" for line in unhealthy(inventory)]
+        ours = own_pids()
+        for index in sorted({card.index for card in inventory.cards}):
+            reason = busy_reason(inventory, index, ours)
+            if reason:
+                diagnosis.blocking.append(f"busy: {reason}")
+    diagnosis.findings = check_environment(environ, kind)
+    blocking = meaningless_for_benchmarks(diagnosis.findings)
+    blocking += [f for f in diagnosis.findings if f.level == "error" and f not in blocking]
+    diagnosis.blocking += [f"environment: {f.topic}: {f.message}" for f in blocking]
+    if with_stack:
+        from pytest_ascend_llm.environment import capture_environment
+
+        stack = capture_environment().to_dict()
+        diagnosis.stack = {key: stack.get(key) for key in STACK_KEYS}
+    return diagnosis
+
+
+STACK_KEYS = ("python", "torch", "torch_npu", "cann", "driver", "transformers", "sglang", "vllm", "npu_problem")
+MARKS = {"ok": "ok  ", "info": "info", "warn": "WARN", "error": "ERR "}
+
+
+def render(diagnosis: Diagnosis) -> list[str]:
+    """One screen: cards, environment findings, stack, verdict."""
+    lines = [f"device kind: {diagnosis.kind}"]
+    inventory = diagnosis.inventory
+    if inventory is not None:
+        lines.append(f"cards: {inventory.summary_line()}")
+        for card in inventory.cards:
+            used, total = card.memory_used_mb, card.memory_total_mb
+            lines.append(
+                f"  {inventory.label(card):<16} {card.name:<10} health {card.health or '-':<8} "
+                f"power {card.power_w if card.power_w is not None else '-'} W  temp {card.temperature_c or '-'} C  "
+                f"util {card.utilization_pct if card.utilization_pct is not None else '-'}%  "
+                f"{card.memory_kind or 'memory'} {used if used is not None else '-'}/{total or '-'} MB"
+            )
+        for process in inventory.processes:
+            lines.append(f"  process {process.pid} ({process.name or '?'}) on card {process.card_index}: "
+                         f"{process.memory_mb if process.memory_mb is not None else '?'} MB")  # fmt: skip
+    elif diagnosis.inventory_problem:
+        lines.append(f"cards: unavailable ({diagnosis.inventory_problem})")
+    lines.append("environment:")
+    for finding in diagnosis.findings or [Finding("ok", "variables", "nothing set that the doctor knows of", None)]:
+        source = f"  [{finding.source}]" if finding.source else ""
+        lines.append(f"  {MARKS.get(finding.level, finding.level)} {finding.topic}: {finding.message}{source}")
+    if diagnosis.stack:
+        lines.append("stack: " + ", ".join(f"{key} {value or '-'}" for key, value in diagnosis.stack.items()))
+    if diagnosis.blocking:
+        lines.append(f"NOT OK to benchmark here ({len(diagnosis.blocking)}):")
+        lines += [f"  - {reason}" for reason in diagnosis.blocking]
+    else:
+        lines.append("OK to benchmark here.")
+    return lines

@@ -63,12 +63,18 @@ def test_visible_devices_renumber_cards_the_tool_does_not():
 
 def test_power_is_sampled_in_the_background_from_the_tool(stand_in_npu_smi):
     stand_in_npu_smi.setenv("FAKE_NPU_SMI_FILE", str(DATA / "npu_smi" / "910b2_23.0.7_8x_hbm_used_no_procs.txt"))
+    usages = DATA / "npu_smi" / "usages" / "usages_910b1_23.0.rc2_i0.txt"
+    stand_in_npu_smi.setenv("FAKE_NPU_SMI_USAGES_FILE", str(usages))
     with PowerSampler("npu", 1, interval=0.05) as power:
         deadline = time.monotonic() + 30
         while len(power.samples) < 3 and time.monotonic() < deadline:
             time.sleep(0.05)
     assert len(power.samples) >= 3 and {watts for _, watts in power.samples} == {98.7}
     assert power.mean_watts == pytest.approx(98.7) and power.problem is None
+    from pytest_ascend_llm.inventory.npu_smi import parse_npu_smi_usages
+
+    expected = parse_npu_smi_usages(usages.read_text())[0]
+    assert power.usages and {(a, b) for _, a, b in power.usages} == {(expected.aicore_pct, expected.hbm_bandwidth_pct)}
     assert joules_per_token(98.7, 2.0, 100) == pytest.approx(1.974)
     assert joules_per_token(None, 2.0, 100) is None and joules_per_token(98.7, 2.0, 0) is None
 
@@ -86,3 +92,14 @@ def test_a_failing_tool_stops_the_sampler_with_a_one_line_reason(stand_in_npu_sm
     assert power.samples == [] and "exit code 3: dcmi module initialize failed" in power.problem
     figures = power_figures(power, CaseResult("c", [1.0], [10]))
     assert figures == {"power": f"no power reading: {power.problem}"}
+
+
+def test_the_report_draws_power_over_each_case(tmp_path):
+    """Power samples saved with a case become the report's power timeline."""
+    from pytest_ascend_llm.reporting.plots import power_timeline
+
+    samples = [[0.5 * i, 300.0 + 10 * (i % 3)] for i in range(12)]
+    records = [{"nodeid": "suite.py::test_perf_prefill[ctx128]", "metrics": {"power_samples": samples}}]
+    assert power_timeline(records, tmp_path) == "power-timeline.png"
+    assert (tmp_path / "power-timeline.png").stat().st_size > 10_000
+    assert power_timeline([{"nodeid": "x::y", "metrics": {}}], tmp_path) is None

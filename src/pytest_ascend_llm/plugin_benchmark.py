@@ -230,7 +230,21 @@ def power_figures(power, case: CaseResult) -> dict[str, object]:
         "power_samples_n": len(power.samples),
         "energy_j_per_token": joules_per_token(power.mean_watts, sum(case.round_seconds), sum(case.tokens_per_round)),
         "power_samples": [[round(t, 3), w] for t, w in power.samples],
-    }
+    } | _usage_figures(power)
+
+
+def _usage_figures(power) -> dict[str, object]:
+    """Mean AICore and HBM-bandwidth utilisation over the case, where npu-smi offers them."""
+    aicore = [a for _, a, _ in power.usages if a is not None]
+    bandwidth = [b for _, _, b in power.usages if b is not None]
+    figures: dict[str, object] = {}
+    if aicore:
+        figures["aicore_pct_mean"] = sum(aicore) / len(aicore)
+    if bandwidth:
+        figures["hbm_bandwidth_pct_mean"] = sum(bandwidth) / len(bandwidth)
+    if power.usages:
+        figures["usage_samples"] = [[round(t, 3), a, b] for t, a, b in power.usages]
+    return figures
 
 
 def _guard_busy_device(llm: LLMSession) -> None:

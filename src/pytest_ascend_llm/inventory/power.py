@@ -1,4 +1,6 @@
-"""Board power sampled in the background while a case runs, for average watts and joules per token.
+"""Board power sampled in the background while a case runs, for average watts and joules per token;
+on an NPU also AICore and HBM-bandwidth utilisation from `npu-smi info -t usages`, where the driver
+offers it (older drivers do not: the sampler then keeps power only).
 
 The vendor tool is run every ``interval`` seconds (npu-smi's and nvidia-smi's power readings update
 about once a second, so sampling faster adds cost, not information). A tool that fails stops the
@@ -26,6 +28,8 @@ class PowerSampler:
     ) -> None:
         self.kind, self.card_index, self.interval, self.read = kind, card_index, interval, read
         self.samples: list[tuple[float, float]] = []
+        self.usages: list[tuple[float, float | None, float | None]] = []  # (seconds, AICore %, HBM bandwidth %)
+        self.usages_problem: str | None = None
         self.problem: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -46,7 +50,20 @@ class PowerSampler:
                 self.problem = f"{self.kind} card {self.card_index} reports no power reading"
                 return
             self.samples.append((time.monotonic() - self._start, watts))
+            if self.kind == "npu" and self.usages_problem is None:
+                self._sample_usages()
             self._stop.wait(self.interval)
+
+    def _sample_usages(self) -> None:
+        from pytest_ascend_llm.inventory.npu_smi import read_npu_usages
+
+        try:
+            chips = read_npu_usages(self.card_index)
+        except InventoryUnavailable as error:
+            self.usages_problem = str(error)
+            return
+        if chips:
+            self.usages.append((time.monotonic() - self._start, chips[0].aicore_pct, chips[0].hbm_bandwidth_pct))
 
     def __enter__(self) -> PowerSampler:
         self._start = time.monotonic()

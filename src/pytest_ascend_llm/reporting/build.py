@@ -54,6 +54,9 @@ def environment_section(sessions: list[Record]) -> list[str]:
         ],  # fmt: skip
         ["python / OS", f"{env.get('python')} / {env.get('os')}"],
     ]
+    inventory = env.get("inventory") or {}
+    if inventory:
+        rows.append(["cards", inventory.get("summary") or f"unavailable ({inventory.get('unavailable')})"])
     if env.get("server"):
         server = env["server"]
         rows.append(["server", f"{server.get('engine')} at {server.get('endpoint')}, models {server.get('models')}"])

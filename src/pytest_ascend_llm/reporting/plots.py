@@ -132,6 +132,26 @@ def memory_timeline(records: list[Record], folder: Path, most: int = 6) -> str |
     return _save(figure, folder, "memory-timeline.png")
 
 
+def power_timeline(records: list[Record], folder: Path, most: int = 6) -> str | None:
+    """Board power over each case (accelerators only), for the cases with the most samples."""
+    sampled = [r for r in records if len((r.get("metrics") or {}).get("power_samples") or ()) >= 2]
+    if not sampled:
+        return None
+    sampled.sort(key=lambda r: len(r["metrics"]["power_samples"]), reverse=True)
+    plt = _pyplot()
+    figure, axes = plt.subplots(figsize=(8, 4.5))
+    for record in sampled[:most]:
+        points = record["metrics"]["power_samples"]
+        axes.plot([t for t, _ in points], [w for _, w in points], label=case_name(record)[:50])
+    axes.set_xlabel("seconds since the case's rounds began")
+    axes.set_ylabel("board power, W")
+    axes.set_ylim(bottom=0)
+    axes.set_title("Power during the cases (J/token in the tables)")
+    axes.legend(fontsize=7)
+    axes.grid(alpha=0.3)
+    return _save(figure, folder, "power-timeline.png")
+
+
 def concurrency_sweep(records: list[Record], folder: Path) -> str | None:
     lines: dict[str, list[tuple[int, dict]]] = defaultdict(list)
     for record in records:
@@ -199,6 +219,7 @@ def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:
         "Batch scaling": [batch_scaling(records, folder)],
         "TPOT by output position": [tpot_by_position(records, folder)],
         "Memory timeline": [memory_timeline(records, folder)],
+        "Power timeline": [power_timeline(records, folder)],
         "Concurrency sweep": [concurrency_sweep(records, folder)],
         "Prefix-cache speed-up": [prefix_cache_speedup(records, folder)],
     }

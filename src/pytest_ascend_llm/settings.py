@@ -73,6 +73,10 @@ OPTIONS = (
         "skip",
     ),
     OptionSpec(
+        "collective_min_fraction",
+        "share of the interconnect's peak bus bandwidth the largest all-reduce must reach (default 0.5)",
+    ),
+    OptionSpec(
         "results",
         "results file, a JSON line per finished test, fsynced as it is written "
         "(default: ascend-llm-results.jsonl in the folder pytest runs in)",
@@ -149,6 +153,7 @@ class Settings:
     results: str | None = None
     report: str | None = None
     busy_device: str = "skip"
+    collective_min_fraction: float = 0.5
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
@@ -197,6 +202,9 @@ class Settings:
             slo=_checked_slo(values, origin),
             results=_text(values, "results"),
             busy_device=_choice(values, "busy_device", ("skip", "fail", "ignore"), origin),
+            collective_min_fraction=_or_default(
+                _number(values, "collective_min_fraction", float, origin, minimum=1e-6, maximum=1.0), 0.5
+            ),
             report=_text(values, "report"),
             sources=dict(sources or {}),
         )

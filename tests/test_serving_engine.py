@@ -157,3 +157,15 @@ def test_a_server_that_exits_at_start_shows_its_log_tail(tmp_path):
     server = ServerProcess(argv, tmp_path / "server.log", "http://127.0.0.1:1/health")
     with pytest.raises(LLMSetupError, match=r"exited with code 3 before it was healthy .*CUDA error: no device"):
         server.start(timeout=30)
+
+
+def test_a_mid_stream_error_names_the_endpoint():
+    """vLLM's engine dying mid-stream sends an error event; the reason must still say which server."""
+    from pytest_ascend_llm.serving.client import describe_failure
+
+    endpoint = Endpoint.parse("http://127.0.0.1:8000/v1")
+    error = EndpointError("the server reported an error mid-stream: EngineCore encountered an issue")
+    status, reason = describe_failure(endpoint, "/v1/completions", error)
+    assert status == FAILED and reason.startswith("http://127.0.0.1:8000/v1/completions: the server reported")
+    named = EndpointError("http://127.0.0.1:8000/v1/completions answered HTTP 503: busy")
+    assert describe_failure(endpoint, "/v1/completions", named)[1] == str(named)

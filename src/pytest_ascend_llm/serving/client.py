@@ -76,8 +76,9 @@ def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tup
     import httpx
 
     where = f"{endpoint.shown}{path}"
-    if isinstance(error, EndpointError):
-        return FAILED, str(error)
+    if isinstance(error, EndpointError):  # mid-stream problems name the endpoint too
+        text = str(error)
+        return FAILED, text if endpoint.shown in text else f"{where}: {text}"
     if isinstance(error, httpx.ConnectError):
         return FAILED, f"cannot connect to {where} ({error}): start the server, or fix the URL (--llm-endpoint)"
     if isinstance(error, httpx.TimeoutException):

@@ -88,13 +88,16 @@ def test_json_report_carries_the_stack_the_measurements_and_the_gate(pytester):
 
 def test_xdist_workers_time_their_own_cases_and_the_controller_merges_the_results(pytester):
     selection = "prefill and (ctx128 or ctx512) or inference_greedy"
-    result = pytester.runpytest_subprocess(*SUITE, "-n", "2", "-k", selection)
+    result = pytester.runpytest_subprocess(*SUITE, "-n", "2", "-k", selection, "--llm-report", "rep")
     assert result.ret == 0
     records = _tests(pytester.path / "ascend-llm-results.jsonl")
     assert {record["worker"] for record in records} == {"gw0", "gw1"}
     cases = [record for record in records if record["metrics"]]
     assert len(cases) == 2 and all(record["metrics"]["n"] >= 5 for record in cases)
     result.stdout.fnmatch_lines(["*ascend-llm latency tails*", "prefill *", "ctx128 *"])
+    report = (pytester.path / "rep" / "report.md").read_text()
+    if len({record["worker"] for record in cases}) == 2:  # the report says which worker ran which case
+        assert "| ran on |" in report and "(gw0)" in report and "(gw1)" in report
     assert "ran once as correctness checks" not in result.stdout.str()
 
 

@@ -169,3 +169,15 @@ def test_a_mid_stream_error_names_the_endpoint():
     assert status == FAILED and reason.startswith("http://127.0.0.1:8000/v1/completions: the server reported")
     named = EndpointError("http://127.0.0.1:8000/v1/completions answered HTTP 503: busy")
     assert describe_failure(endpoint, "/v1/completions", named)[1] == str(named)
+
+
+def test_sglangs_speculative_accept_length_is_read_from_get_server_info():
+    from pytest_ascend_llm.serving.flavours import SGLANG, VLLM
+
+    with start_fake_server("--chunk-tokens", "3") as server:
+        engine = _engine(server)
+        assert engine.speculative_accept_length() is None  # a plain endpoint does not say
+        engine.flavour = SGLANG
+        assert engine.speculative_accept_length() == 3.0
+        engine.flavour = VLLM
+        assert engine.speculative_accept_length() is None

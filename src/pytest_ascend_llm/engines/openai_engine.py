@@ -91,6 +91,20 @@ class OpenAIEngine(Engine):
         get_json(self.endpoint, self.flavour.flush_path, "POST")
         return True
 
+    def speculative_accept_length(self) -> float | None:
+        """SGLang's average accepted tokens per verification step (``/get_server_info``), or None where
+        the server does not speculate or does not say (vLLM reports it only in Prometheus metrics)."""
+        if self.flavour is None or "/get_server_info" not in self.flavour.info_paths:
+            return None
+        try:
+            info = get_json(self.endpoint, "/get_server_info")
+        except EndpointError:
+            return None
+        states = info.get("internal_states") or [{}]
+        value = (states[0] if isinstance(states[0], dict) else {}).get("avg_spec_accept_length")
+        value = info.get("avg_spec_accept_length") if value is None else value
+        return float(value) if value is not None else None
+
     def server_info(self) -> dict[str, object]:
         """Who answered: the served models and the server family's own description endpoints."""
         info: dict[str, object] = {"endpoint": self.endpoint.shown, "engine": self.name}

@@ -116,6 +116,9 @@ def performance_section(tests: list[Record]) -> list[str]:
                   "TPOT P95 ms", "MBU", "W", "J/token", "peak MiB", "result"]  # fmt: skip
         if serving:
             header[-1:-1] = ["req/s", "goodput req/s", "failed"]
+        by_device = len({(t.get("worker"), t.get("device")) for t in members}) > 1
+        if by_device:
+            header.insert(1, "ran on")
         rows = []
         for test in members:
             m = test["metrics"]
@@ -127,6 +130,8 @@ def performance_section(tests: list[Record]) -> list[str]:
             if serving:
                 row[-1:-1] = [_number(m.get("requests_per_s")), _number(m.get("goodput_requests_per_s")),
                               m.get("failed", "-")]  # fmt: skip
+            if by_device:
+                row.insert(1, f"{test.get('device') or '-'} ({test.get('worker')})")
             rows.append(row)
         lines += [f"### {group}", "", *_table(header, rows)]
     return lines + skipped_lines(skipped)

@@ -93,6 +93,9 @@ def _run(serving: Serving, llm_bench, requests: list[LoadRequest], shape: LoadSh
     progress = llm_bench.progress(f"{llm_bench.name} ({shape.describe()})")
     run = run_load(serving.engine.endpoint, requests, shape, progress)
     case = llm_bench.record_load(load_case(llm_bench.name, run, serving.slo))
+    accept = serving.engine.speculative_accept_length()
+    if accept is not None:
+        llm_bench.annotate(accept_length=accept)  # SGLang's server-side figure under speculative decoding
     assert not run.failure_summary(), run.failure_summary()
     short = [r.index for r in run.records if r.counted_tokens != requests[r.index].params.max_new_tokens]
     assert not short, f"requests {short[:5]} stopped before max_tokens although ignore_eos was set"

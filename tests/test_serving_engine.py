@@ -181,3 +181,27 @@ def test_sglangs_speculative_accept_length_is_read_from_get_server_info():
         assert engine.speculative_accept_length() == 3.0
         engine.flavour = VLLM
         assert engine.speculative_accept_length() is None
+
+
+def test_malformed_and_truncated_streams_are_one_line_each():
+    """SSE lines as a broken proxy or server would send them, fed to the reader that timestamps chunks."""
+    from pytest_ascend_llm.serving.client import _StreamReader
+    from pytest_ascend_llm.serving.records import RequestRecord
+
+    reader = _StreamReader(RequestRecord(0), 0.0)
+    with pytest.raises(EndpointError, match=r"malformed stream event \(not JSON\): b'\{\"choices\": \[\{\"text'"):
+        reader.feed(b'data: {"choices": [{"text', 0.1)
+    cut = _StreamReader(RequestRecord(1), 0.0)
+    cut.feed(b'data: {"choices": [{"text": "a"}], "usage": {"completion_tokens": 1}}', 0.1)
+    with pytest.raises(EndpointError, match=r"ended without \[DONE\] after 1 token chunks"):
+        cut.finish()
+    done = _StreamReader(RequestRecord(2), 0.0)
+    for line in (
+        b": keep-alive",
+        b'data: {"choices": [{"text": "a b"}], "usage": {"completion_tokens": 2}}',
+        b'data: {"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 5}}',
+        b"data: [DONE]",
+    ):
+        done.feed(line, 0.2)
+    record = done.finish()
+    assert [c.count for c in record.chunks] == [3] and record.prompt_tokens == 5 and record.text == "a b"

@@ -84,9 +84,13 @@ def test_gate_passes_on_the_same_stack_and_trips_on_a_genuinely_slower_run(pytes
             "*ascend-llm: stack changed since the compared run: *model_hash * → *",
             "*tail-latency gate against the compared run*",
             "*test_perf_prefill[[]ctx128[]]*p95:200%*not compared*--llm-rounds to 21*",
-            "*test_perf_prefill[[]ctx128[]]*p50:200%*(n=5)*(n=5)*regressed*",
         ]
     )
+    # Every case is flagged, or (with 5 rounds on a host with both cores busy, seen once in 5 such runs)
+    # inconclusive at a 10x change; never unchanged, and the session always trips.
+    p50 = [line for line in slower.outlines if "p50:200%" in line and "(n=5)" in line]
+    assert len(p50) == 2 and any(" regressed " in line for line in p50), p50
+    assert all(" regressed " in line or " inconclusive " in line for line in p50), p50
     assert "regressed (gate)" in slower.outlines[-1], "the session's last line says the gate failed"
     assert "Benchmark machine_info is different" not in slower.stdout.str() + slower.stderr.str()
 

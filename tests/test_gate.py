@@ -171,3 +171,15 @@ def test_host_adjusted_rounds_follow_the_rolling_median_of_the_probe():
     probes = [1.0, 1.0, 9.0, 1.0, 1.0, 2.0, 2.0, 2.0]  # one probe hit by a scheduler tick moves nothing
     assert smoothed(probes) == [1.0, 1.0, 1.0, 1.0, 2.0, 2.0, 2.0, 2.0]
     assert host_adjusted([10.0] * 4 + [20.0] * 4, probes, reference=1.0) == [10.0] * 8
+
+
+def test_a_contended_run_cannot_pass_a_case_either():
+    """Both cores busy once made a 10x slower model look unchanged: the baseline's rounds were
+    preempted as much as the slower model's work. Unchanged or improved from a contended run is
+    inconclusive, as a regression from one is."""
+    rule = parse_rule("p50:200%")
+    contended = {"samples": {"round_seconds": _rounds(30, 1, scale=10)}, "noise": ["contended (CPU 31% of wall)"]}
+    slower = {"samples": {"round_seconds": _rounds(30, 2, scale=10)}}
+    verdict = judge("c", rule, contended, slower)
+    assert verdict.verdict == INCONCLUSIVE and "contended (CPU 31% of wall)" in verdict.note
+    assert judge("c", rule, {"samples": contended["samples"]}, slower).verdict == UNCHANGED

@@ -189,10 +189,11 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
         verdict, note = REGRESSED, _contention(case, rule, before, now)
         if note:
             verdict = INCONCLUSIVE
-    elif high < band[0]:
-        verdict, note = IMPROVED, ""
-    elif low >= band[0] and high <= band[1]:
-        verdict, note = UNCHANGED, ""
+    elif high < band[0] or (low >= band[0] and high <= band[1]):
+        verdict, note = (IMPROVED if high < band[0] else UNCHANGED), ""
+        contended = _contended_run(before, now)
+        if contended:  # a preempted run's wall times can hide a regression as well as fake one
+            verdict, note = INCONCLUSIVE, f"a run was contended ({contended}): rerun on a quiet host"
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
     note = "; ".join(part for part in (host_note, note) if part)
@@ -232,8 +233,14 @@ def _contention(case: str, rule: GateRule, before: Mapping[str, object], now: Ma
             f"wall time grew but the process's CPU time per round did not clearly ({cpu.verdict}): another "
             "process took the cores; rerun on a quiet host"
         )
+    contended = _contended_run(before, now)
+    return f"a run was contended ({contended}): rerun on a quiet host" if contended else ""
+
+
+def _contended_run(before: Mapping[str, object], now: Mapping[str, object]) -> str:
+    """The first 'contended (CPU 62% of wall)' note of either run, or ''."""
     notes = [n for run in (before, now) for n in (run.get("noise") or ()) if str(n).startswith("contended")]
-    return f"a run was contended ({notes[0]}): rerun on a quiet host" if notes else ""
+    return str(notes[0]) if notes else ""
 
 
 def apply_gate(

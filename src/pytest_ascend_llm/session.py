@@ -34,6 +34,7 @@ class LLMSession:
         self.results: dict[str, CaseResult] = {}
         self.unbenchmarked: list[str] = []  # cases run once because benchmarking was off
         self.capacity_plan = None  # set by the capacity check, shown in the session report
+        self.inventory_problem: str | None = None  # why npu-smi / nvidia-smi could not be read, once tried
         self.stderr_seen: list[str] = []  # what model tests wrote to stderr (torch_npu's CPU-fallback warnings)
 
     def open(self) -> LLMSession:
@@ -115,7 +116,6 @@ class LLMSession:
     def inventory(self):
         """npu-smi's / nvidia-smi's view of the cards (None on CPU, for servers, or when the tool is
         unavailable: ``inventory_problem`` then says why)."""
-        self.inventory_problem: str | None = None
         if self.device.kind not in ("npu", "cuda"):
             return None
         from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory

@@ -50,11 +50,9 @@ class RequestRecord:
 
     @property
     def tpot(self) -> float | None:
-        """(E2E − TTFT) / (output tokens − 1), with the server's token count (vLLM's bench serve)."""
-        tokens = self.counted_tokens
-        if tokens < 2 or not self.chunks:
-            return None
-        return (self.chunks[-1].time - self.chunks[0].time) / (tokens - 1)
+        """(E2E − TTFT) / (output tokens − 1): the same formula as the engine results (chunk counts are
+        reconciled with the server's usage when the stream ends)."""
+        return timing.tpot(self.chunks)
 
 
 def reconcile_counts(chunks: list[TokenChunk], reported: int | None) -> list[TokenChunk]:

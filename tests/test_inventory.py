@@ -14,14 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ascend_llm.inventory.cards import Card, DeviceProcess, Inventory, InventoryUnavailable, read_inventory
-from pytest_ascend_llm.inventory.npu_smi import (
-    parse_npu_smi_info,
-    parse_npu_smi_power,
-    parse_npu_smi_usages,
-    read_npu_usages,
-)
+from pytest_ascend_llm.inventory.npu_smi import parse_npu_smi_info, parse_npu_smi_power, parse_npu_smi_usages
 from pytest_ascend_llm.inventory.nvidia_smi import parse_nvidia_smi
+from pytest_ascend_llm.inventory.reading import read_inventory, read_npu_usages
+from pytest_ascend_llm.inventory.records import Card, DeviceProcess, Inventory, InventoryUnavailable
 
 DATA = Path(__file__).parent / "data"
 NPU = DATA / "npu_smi"

@@ -48,8 +48,9 @@ class Diagnosis:
 
 def diagnose(kind: str, environ: dict[str, str] | None = None, with_stack: bool = True) -> Diagnosis:
     """Read the cards (if any), check the environment, capture the stack; list what blocks benchmarking."""
-    from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
     from pytest_ascend_llm.inventory.guard import busy_reason, own_pids, unhealthy
+    from pytest_ascend_llm.inventory.reading import read_inventory
+    from pytest_ascend_llm.inventory.records import InventoryUnavailable
 
     environ = dict(os.environ if environ is None else environ)
     diagnosis = Diagnosis(kind)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 
-from pytest_ascend_llm.inventory.cards import Card, Inventory
+from pytest_ascend_llm.inventory.records import Card, Inventory
 
 IDLE_UTILIZATION_PCT = 5.0  # AICore / SM utilisation above this while we are not running means someone is
 RUNTIME_FOOTPRINT_MB = 4096  # an idle 910B shows about 3.3 GB of HBM used by the runtime itself

@@ -12,19 +12,10 @@ ValueError that quotes the line it could not place (never an IndexError).
 from __future__ import annotations
 
 import re
-import subprocess
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
-from pytest_ascend_llm.inventory.cards import (
-    Card,
-    DeviceProcess,
-    Inventory,
-    InventoryUnavailable,
-    first_line,
-    run_tool,
-)
+from pytest_ascend_llm.inventory.records import Card, DeviceProcess, Inventory
+from pytest_ascend_llm.inventory.tools import first_line
 
 INFO_COMMAND = ("npu-smi", "info")
 
@@ -312,14 +303,3 @@ def parse_npu_smi_power(text: str) -> float | None:
         if key in POWER_KEYS or (key.endswith("Power(W)") and "Limit" not in key):
             return _float(value.split()[0] if value.split() else value)
     raise ValueError(f"no power reading ({', '.join(POWER_KEYS)}) in npu-smi output (starts {first_line(text)!r})")
-
-
-def read_npu_usages(
-    npu_id: int, chip: int = 0, run: Callable[..., Any] = subprocess.run, timeout: float = 10
-) -> tuple[NpuUsages, ...]:
-    """Run `npu-smi info -t usages -i N -c C`; InventoryUnavailable on a missing, failing or garbled tool."""
-    text = run_tool(["npu-smi", "info", "-t", "usages", "-i", str(npu_id), "-c", str(chip)], run, timeout)
-    try:
-        return parse_npu_smi_usages(text)
-    except ValueError as error:
-        raise InventoryUnavailable(f"npu-smi info -t usages output not understood: {error}") from None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import csv
 
-from pytest_ascend_llm.inventory.cards import Card, DeviceProcess, Inventory
+from pytest_ascend_llm.inventory.records import Card, DeviceProcess, Inventory
 
 GPU_FIELDS = (
     "index",

@@ -13,7 +13,8 @@ import threading
 import time
 from collections.abc import Callable
 
-from pytest_ascend_llm.inventory.cards import Inventory, InventoryUnavailable, read_inventory
+from pytest_ascend_llm.inventory.reading import read_inventory, read_npu_usages
+from pytest_ascend_llm.inventory.records import Inventory, InventoryUnavailable
 
 
 class PowerSampler:
@@ -55,8 +56,6 @@ class PowerSampler:
             self._stop.wait(self.interval)
 
     def _sample_usages(self) -> None:
-        from pytest_ascend_llm.inventory.npu_smi import read_npu_usages
-
         try:
             chips = read_npu_usages(self.card_index)
         except InventoryUnavailable as error:

@@ -1,20 +1,16 @@
-"""The shared device model (cards, the processes on them) and `read_inventory`, which runs the vendor tool.
+"""The shared device model: cards, the processes on them, and the one exception every reading failure becomes.
 
 Both `npu-smi` and `nvidia-smi` are reduced to the same `Card`/`DeviceProcess` records so that a report
-header, a "is this card already busy?" check and the JSON results file need no vendor-specific code. A
-missing or failing tool is an expected situation on CI and CPU machines: `read_inventory` turns every
-such case into `InventoryUnavailable`, whose message is one line saying why.
+header, a "is this card already busy?" check and the JSON results file need no vendor-specific code. The
+records live apart from the parsers that build them and from the code that runs the tools, so that every
+other module can depend on them without depending on a subprocess or a vendor's text layout.
 """
 
 from __future__ import annotations
 
-import subprocess
 from collections import Counter
-from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
-
-KINDS = ("npu", "cuda")
 
 
 class InventoryUnavailable(Exception):
@@ -139,54 +135,3 @@ class Inventory:
         fullest = max(known, key=lambda card: (card.memory_used_mb or 0) / (card.memory_total_mb or 1))
         used, total = (fullest.memory_used_mb or 0) / 1024, (fullest.memory_total_mb or 0) / 1024
         return f"most used: {fullest.memory_kind or 'memory'} {used:.1f}/{total:.1f} GB on {self.label(fullest)}"
-
-
-def first_line(text: str | None) -> str:
-    """The first non-blank line, trimmed to 200 characters: enough to name an error, never a dump."""
-    for line in (text or "").splitlines():
-        if line.strip():
-            return " ".join(line.split())[:200]
-    return ""
-
-
-def run_tool(argv: Sequence[str], run: Callable[..., Any] = subprocess.run, timeout: float = 10) -> str:
-    """The tool's stdout, or InventoryUnavailable naming why there is none (missing, failed, timed out)."""
-    command = " ".join(argv[:2])
-    try:
-        done = run(list(argv), capture_output=True, text=True, errors="replace", timeout=timeout, check=False)
-    except FileNotFoundError:
-        raise InventoryUnavailable(f"{argv[0]} is not on PATH") from None
-    except subprocess.TimeoutExpired:
-        raise InventoryUnavailable(f"{command} timed out after {timeout:g} s") from None
-    except OSError as error:
-        raise InventoryUnavailable(f"{argv[0]} could not be run: {error}") from None
-    if done.returncode != 0:
-        detail = first_line(done.stderr) or first_line(done.stdout) or "no output"
-        raise InventoryUnavailable(f"{command} failed with exit code {done.returncode}: {detail}")
-    return done.stdout or ""
-
-
-def read_inventory(kind: str, run: Callable[..., Any] = subprocess.run, timeout: float = 10) -> Inventory:
-    """Run `npu-smi info` (kind "npu") or the two nvidia-smi CSV queries (kind "cuda") and parse them.
-
-    Raises InventoryUnavailable, never anything else, when the tool is missing, fails, hangs or prints
-    something the parser does not understand; an unknown `kind` is a caller's bug (ValueError).
-    """
-    # The parsers build this module's records, so they are imported here rather than at the top.
-    from pytest_ascend_llm.inventory import npu_smi, nvidia_smi
-
-    if kind == "npu":
-        text = run_tool(npu_smi.INFO_COMMAND, run, timeout)
-        return _parsed("npu-smi info", lambda: npu_smi.parse_npu_smi_info(text))
-    if kind == "cuda":
-        gpus = run_tool(nvidia_smi.GPU_QUERY, run, timeout)
-        apps = run_tool(nvidia_smi.APPS_QUERY, run, timeout)
-        return _parsed("nvidia-smi", lambda: nvidia_smi.parse_nvidia_smi(gpus, apps))
-    raise ValueError(f"unknown device kind {kind!r}: expected one of {', '.join(KINDS)}")
-
-
-def _parsed(command: str, parse: Callable[[], Inventory]) -> Inventory:
-    try:
-        return parse()
-    except ValueError as error:
-        raise InventoryUnavailable(f"{command} output not understood: {error}") from None

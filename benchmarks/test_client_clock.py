@@ -16,8 +16,8 @@ import pytest
 
 from pytest_ascend_llm.engines.base import SamplingParams
 from pytest_ascend_llm.serving.client import Endpoint
-from pytest_ascend_llm.serving.fake_server import start_fake_server
 from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
+from pytest_ascend_llm.testing.fake_server import start_fake_server
 
 TTFT, ITL, TOKENS = 0.2, 0.05, 20
 

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from pytest_ascend_llm.serving.fake_server import (
+from pytest_ascend_llm.testing.fake_server import (
     PrefixCache,
     chunk_bounds,
     chunk_deadline,

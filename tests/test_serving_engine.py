@@ -1,5 +1,5 @@
 """The server engines' client, load generator and server lifecycle, against real local servers (the
-fake OpenAI server of ``serving.fake_server`` in its own process, on loopback): formats, counts, every
+fake OpenAI server of ``testing.fake_server`` in its own process, on loopback): formats, counts, every
 failure mode as one line, request accounting, and the process tree killed at the end."""
 
 from __future__ import annotations
@@ -13,12 +13,12 @@ from pytest_ascend_llm.engines.base import SamplingParams
 from pytest_ascend_llm.engines.openai_engine import OpenAIEngine
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.serving.client import Endpoint, EndpointError
-from pytest_ascend_llm.serving.fake_server import start_fake_server
 from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
 from pytest_ascend_llm.serving.records import FAILED, TIMED_OUT
 from pytest_ascend_llm.serving.server_process import ServerProcess, free_port
 from pytest_ascend_llm.serving.slo import PRESETS, parse_slo
 from pytest_ascend_llm.serving.summary import load_case
+from pytest_ascend_llm.testing.fake_server import start_fake_server
 
 PARAMS = SamplingParams(max_new_tokens=6, ignore_eos=True)
 
@@ -134,7 +134,7 @@ def test_the_api_key_goes_only_into_the_header():
 
 def test_a_launched_server_is_health_checked_and_its_whole_tree_killed(tmp_path):
     port = free_port()
-    argv = [sys.executable, "-m", "pytest_ascend_llm.serving.fake_server", "--port", str(port)]
+    argv = [sys.executable, "-m", "pytest_ascend_llm.testing.fake_server", "--port", str(port)]
     server = ServerProcess(argv, tmp_path / "server.log", f"http://127.0.0.1:{port}/health").start(timeout=30)
     pid = server.process.pid
     assert server.running
@@ -144,7 +144,7 @@ def test_a_launched_server_is_health_checked_and_its_whole_tree_killed(tmp_path)
 
 def test_a_server_that_never_becomes_healthy_fails_in_one_line_with_its_log(tmp_path):
     port = free_port()
-    argv = [sys.executable, "-m", "pytest_ascend_llm.serving.fake_server", "--port", str(port), "--never-healthy"]
+    argv = [sys.executable, "-m", "pytest_ascend_llm.testing.fake_server", "--port", str(port), "--never-healthy"]
     server = ServerProcess(argv, tmp_path / "server.log", f"http://127.0.0.1:{port}/health")
     unhealthy = r"not healthy within 2 s \(raise --llm-server-timeout; log .*server\.log\)"
     with pytest.raises(LLMSetupError, match=unhealthy):

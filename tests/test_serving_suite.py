@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from pytest_ascend_llm.serving.fake_server import start_fake_server
+from pytest_ascend_llm.testing.fake_server import start_fake_server
 
 SERVING = ("--pyargs", "pytest_ascend_llm.suite", "-k", "serving", "-p", "no:cacheprovider", "-p", "no:randomly")
 SMALL = ("--llm-concurrency", "1,4", "--llm-request-rate", "20", "--llm-serving-requests", "8")

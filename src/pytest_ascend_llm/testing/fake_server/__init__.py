@@ -1,0 +1,37 @@
+"""An OpenAI-compatible test server whose timing is exactly controlled.
+
+A load generator's clock cannot be checked against a real engine, whose timing varies from run to run.
+This server sends chunk ``i`` of every stream at the absolute deadline ``arrival + ttft + i * itl``,
+so what a client measures can be compared with what was scheduled. It also fails on demand (streams
+cut mid-way, error statuses, a health check that never passes, a late start, requests never answered)
+to test how clients handle failures.
+
+Only asyncio and the standard library, with a minimal HTTP/1.1: at 256 concurrent streams the server's
+own overhead must stay far below the timings it simulates.
+
+    python -m pytest_ascend_llm.testing.fake_server --port 0 --ttft 0.5 --itl 0.02 --chunk-tokens 2
+
+From Python (tests, benchmarks)::
+
+    with start_fake_server("--ttft", "0.1") as server:
+        urllib.request.urlopen(server.url + "/health")
+"""
+
+from pytest_ascend_llm.testing.fake_server.process import FakeServer, start_fake_server
+from pytest_ascend_llm.testing.fake_server.tokens import (
+    PrefixCache,
+    chunk_bounds,
+    chunk_deadline,
+    output_text,
+    token_id,
+)
+
+__all__ = [
+    "FakeServer",
+    "PrefixCache",
+    "chunk_bounds",
+    "chunk_deadline",
+    "output_text",
+    "start_fake_server",
+    "token_id",
+]

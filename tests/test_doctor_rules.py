@@ -2,15 +2,11 @@
 
 import pytest
 
+from pytest_ascend_llm.doctor.alloc_conf import parse_alloc_conf
 from pytest_ascend_llm.doctor.cpu_fallback import aicpu_kernels, blocked_operators, fallback_operators
 from pytest_ascend_llm.doctor.findings import Finding, check_environment, meaningless_for_benchmarks
-from pytest_ascend_llm.doctor.variables import (
-    TIMING_DISTORTING,
-    UNDOCUMENTED,
-    VARIABLES,
-    parse_alloc_conf,
-    strtol,
-)
+from pytest_ascend_llm.doctor.values import strtol
+from pytest_ascend_llm.doctor.variables import TIMING_DISTORTING, UNDOCUMENTED, VARIABLES
 
 
 def finding(environ, topic, device_kind="npu"):

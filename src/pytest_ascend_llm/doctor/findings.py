@@ -10,17 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from pytest_ascend_llm.doctor.variables import (
-    BY_NAME,
-    TIMING_DISTORTING,
-    UNDOCUMENTED,
-    VARIABLES,
-    Context,
-    Level,
-    Variable,
-    Verdict,
-    recommend_expandable_segments,
-)
+from pytest_ascend_llm.doctor.rule_types import Context, Level, Variable, Verdict
+from pytest_ascend_llm.doctor.rules_allocator import recommend_expandable_segments
+from pytest_ascend_llm.doctor.variables import BY_NAME, TIMING_DISTORTING, UNDOCUMENTED, VARIABLES
 
 _SEVERITY: dict[str, int] = {"ok": 0, "info": 1, "warn": 2, "error": 3}
 

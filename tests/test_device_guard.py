@@ -81,7 +81,7 @@ def test_power_is_sampled_in_the_background_from_the_tool(stand_in_npu_smi):
 
 def test_a_failing_tool_stops_the_sampler_with_a_one_line_reason(stand_in_npu_smi):
     from pytest_ascend_llm.benchmarking.results import CaseResult
-    from pytest_ascend_llm.plugin_benchmark import power_figures
+    from pytest_ascend_llm.plugin.bench import power_figures
 
     stand_in_npu_smi.setenv("FAKE_NPU_SMI_EXIT", "3")
     stand_in_npu_smi.setenv("FAKE_NPU_SMI_STDERR", "dcmi module initialize failed. ret is -8005")

@@ -85,8 +85,8 @@ def test_cpu_fallback_warnings_printed_by_model_tests_are_collected(pytester):
                              "'aten::fmax.out' is not currently supported on the NPU backend and will fall back to "
                              "run on the CPU. This may have performance implications. (function npu_cpu_fallback)\\n")
 
-        def test_the_session_saw_it(llm_session):
-            assert fallback_operators(llm_session.stderr_seen) == ["aten::fmax.out"]
+        def test_the_session_saw_it(llm_run):
+            assert fallback_operators(llm_run.stderr_seen) == ["aten::fmax.out"]
         """
     )
     pytester.runpytest("--llm-device", "cpu", "-p", "no:cacheprovider", "-p", "no:randomly").assert_outcomes(passed=2)

@@ -117,7 +117,7 @@ def test_bad_gate_expressions_and_a_gate_without_a_comparison_are_usage_errors(p
 DEFERRED_DEVICE_TEST = """
 import queue, threading, time
 from pytest_ascend_llm.devices.cpu import CpuDevice
-from pytest_ascend_llm.plugin_benchmark import LLMBench
+from pytest_ascend_llm.plugin.bench import LLMBench
 
 class DeferredDevice(CpuDevice):
     '''Work runs on a background thread after the call returns, as kernels queued on an NPU stream do;

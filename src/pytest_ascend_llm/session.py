@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy
-from pytest_ascend_llm.benchmarking.results import CaseResult
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
 from pytest_ascend_llm.engines.base import Engine
@@ -19,11 +17,11 @@ from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
 from pytest_ascend_llm.settings import Settings
 from pytest_ascend_llm.torch_backend import prepare_torch
 
-MARKER_KINDS = {"npu": ("npu",), "cuda": ("cuda",), "accelerator": ("npu", "cuda")}
-
 
 class LLMSession:
-    """Holds what a run shares; ``open()`` validates device and model (raises LLMSetupError)."""
+    """Holds what a run shares, made once each: settings → device → model source → loaded model →
+    engine. ``open()`` validates device and model (raises LLMSetupError). What a run measures is not
+    kept here (the pytest layer keeps it), so one session can serve any caller."""
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -31,11 +29,7 @@ class LLMSession:
         self._loaded = None
         self._engine: Engine | None = None
         self.load_failure: str | None = None
-        self.results: dict[str, CaseResult] = {}
-        self.unbenchmarked: list[str] = []  # cases run once because benchmarking was off
-        self.capacity_plan = None  # set by the capacity check, shown in the session report
         self.inventory_problem: str | None = None  # why npu-smi / nvidia-smi could not be read, once tried
-        self.stderr_seen: list[str] = []  # what model tests wrote to stderr (torch_npu's CPU-fallback warnings)
 
     def open(self) -> LLMSession:
         """Resolve the device and check the model directory now, so bad input fails before any test."""
@@ -118,7 +112,8 @@ class LLMSession:
         unavailable: ``inventory_problem`` then says why)."""
         if self.device.kind not in ("npu", "cuda"):
             return None
-        from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
+        from pytest_ascend_llm.inventory.reading import read_inventory
+        from pytest_ascend_llm.inventory.records import InventoryUnavailable
 
         try:
             return read_inventory(self.device.kind)
@@ -143,8 +138,9 @@ class LLMSession:
         """Why the card under test is not idle right now (a fresh reading), or None."""
         if self.inventory is None:
             return None
-        from pytest_ascend_llm.inventory.cards import InventoryUnavailable, read_inventory
         from pytest_ascend_llm.inventory.guard import busy_reason, own_pids
+        from pytest_ascend_llm.inventory.reading import read_inventory
+        from pytest_ascend_llm.inventory.records import InventoryUnavailable
 
         try:
             now = read_inventory(self.device.kind)
@@ -253,39 +249,6 @@ class LLMSession:
         elif self.inventory_problem:
             info.inventory = {"unavailable": self.inventory_problem}
         return info
-
-    def bench_warmup(self) -> int:
-        """Untimed warm-up rounds per case: the option, else 3 on an accelerator and 1 on CPU."""
-        if self.settings.warmup is not None:
-            return self.settings.warmup
-        return 3 if self.device.is_accelerator else 1
-
-    def round_policy(self, percentile: float = 50) -> RoundPolicy | None:
-        """How many timed rounds a case gets: None when --llm-rounds fixes them, else adaptive rounds
-        tracking ``percentile``: on an accelerator 10 to 200 rounds within 20 s per case; on CPU (logic
-        checks on the built-in model, where the quick start must stay short) 5 to 60 within 1.5 s."""
-        if self.settings.rounds:
-            return None
-        accelerator = self.device.is_accelerator
-        return RoundPolicy(
-            min_rounds=10 if accelerator else 5,
-            max_rounds=200 if accelerator else 60,
-            budget_seconds=(20.0 if accelerator else 1.5)
-            if self.settings.case_seconds is None
-            else self.settings.case_seconds,
-            percentile=percentile,
-        )
-
-    def runs_marker(self, marker: str) -> bool:
-        """Marked tests run on their device kind, anywhere the user named a device explicitly, and against
-        a server (whose device is the one under test: the user chose it by pointing the suite there)."""
-        return self.serves_over_http or self.settings.device.explicit or self.device.kind in MARKER_KINDS[marker]
-
-    def skip_reason(self, marker: str) -> str:
-        if marker == "npu":
-            why = self.npu_problem or "auto chose another device"
-            return f"no usable Ascend NPU: {why}; to run this suite elsewhere pass --llm-device cpu or cuda"
-        return f"no {marker} device (running on {self.device}); pass --llm-device to run it here anyway"
 
     def describe_device(self) -> str:
         """'cpu (Intel Xeon; not an NPU: …)' — says plainly when the run is not on an NPU."""

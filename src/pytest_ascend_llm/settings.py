@@ -1,21 +1,131 @@
 """Options → one validated Settings object. Every bad-input error is raised here or in session start.
 
-Each option is settable on the command line, by an environment variable and in ini (in that order of
-precedence), so CI jobs and Ascend boxes can fix them once. This module imports nothing heavy: pytest
-validates options with it before torch is ever imported, and a bad value names where it came from.
+Each option is described once, as a field of ``Settings`` carrying its ``OptionSpec``: its name, how its
+text is parsed and checked, its typed default, and a help line that names that default. From the specs
+come the command-line flags (``--llm-<name>``), ini keys (``llm_<name>``) and environment variables
+(``ASCEND_LLM_<NAME>``), taken in that order of precedence so CI jobs and Ascend boxes can fix them
+once. This module imports nothing heavy: pytest validates options with it before torch is imported,
+and a bad value names where it came from.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, fields
+from typing import Any
 
+from pytest_ascend_llm.benchmarking.gate import GateRule, parse_rule
 from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
 from pytest_ascend_llm.errors import LLMSetupError
 
 DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")  # models.loading.DTYPES maps the last three
 TRUE_WORDS = ("1", "true", "yes", "on")
+PACKAGE = "pytest_ascend_llm"
+
+Parser = Callable[[Any, str], Any]  # (raw value, where it was set) → typed value; raises LLMSetupError
+
+
+def truthy(value: str | bool | None) -> bool:
+    """An option or variable meant as on: True, or 1/true/yes/on in any case."""
+    return value is True or str(value or "").strip().lower() in TRUE_WORDS
+
+
+def _unset(raw: object) -> bool:
+    return raw in (None, "", [], ())
+
+
+def _text(raw: object, origin: str) -> str | None:
+    return None if _unset(raw) else str(raw).strip()
+
+
+def _flag(raw: object, origin: str) -> bool:
+    return truthy(raw)  # type: ignore[arg-type]
+
+
+def _number(kind: type, minimum: float, maximum: float | None = None) -> Parser:
+    """An optional number within bounds; a bad value names where it was set and what it needs."""
+
+    def parse(raw: object, origin: str):
+        if _unset(raw):
+            return None
+        try:
+            number = kind(str(raw).strip())
+        except ValueError:
+            number = None
+        if number is None or number < minimum or (maximum is not None and number > maximum):
+            what = "whole number" if kind is int else "number"
+            bounds = f"of at least {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
+            raise LLMSetupError(f"{origin} {raw!r}: give a {what} {bounds}")
+        return number
+
+    return parse
+
+
+def _numbers(kind: type) -> Parser:
+    """A comma-separated list of positive numbers, e.g. ``--llm-concurrency 1,4,16``."""
+
+    def parse(raw: object, origin: str):
+        if _unset(raw):
+            return None
+        parts = [part.strip() for part in str(raw).split(",") if part.strip()]
+        try:
+            numbers = tuple(kind(part) for part in parts)
+        except ValueError:
+            numbers = ()
+        if not numbers or min(numbers) <= 0:
+            what = "whole numbers" if kind is int else "numbers"
+            raise LLMSetupError(f"{origin} {raw!r}: give positive {what}, comma-separated, e.g. 1,4,16")
+        return numbers
+
+    return parse
+
+
+def _choice(choices: tuple[str, ...], what: str | None = None) -> Parser:
+    """One of ``choices``, in any case; ``what`` names the kind of value in the error ('dtype')."""
+
+    def parse(raw: object, origin: str):
+        if _unset(raw):
+            return None
+        text = str(raw).strip().lower()
+        if text not in choices:
+            named = f"{origin}: unknown {what} {text!r}" if what else f"{origin} {text!r}"
+            raise LLMSetupError(f"{named}: use one of {', '.join(choices)}")
+        return text
+
+    return parse
+
+
+def _engine(raw: object, origin: str) -> str | None:
+    from pytest_ascend_llm.engines.registry import engine_names, is_known_engine
+
+    if _unset(raw):
+        return None
+    name = str(raw).strip().lower()
+    if not is_known_engine(name):
+        raise LLMSetupError(f"{origin}: unknown engine {name!r}: use one of {', '.join(engine_names())}")
+    return name
+
+
+def _device(raw: object, origin: str) -> DeviceSpec | None:
+    return None if _unset(raw) else parse_device(str(raw), origin)
+
+
+def _slo(raw: object, origin: str) -> str | None:
+    from pytest_ascend_llm.serving.slo import parse_slo
+
+    text = _text(raw, origin)
+    if text is not None:
+        parse_slo(text, origin)
+    return text
+
+
+def _gate_rules(raw: object, origin: str) -> tuple[GateRule, ...] | None:
+    """Repeated flags arrive as a list; a variable or ini key holds the rules comma-separated."""
+    if _unset(raw):
+        return None
+    texts = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return tuple(parse_rule(text) for text in texts if str(text).strip())
 
 
 @dataclass(frozen=True)
@@ -23,9 +133,14 @@ class OptionSpec:
     """One user-facing option: ``--llm-<name>``, ini ``llm_<name>``, env ``ASCEND_LLM_<NAME>``."""
 
     name: str
-    help: str
-    default: str | None = None
+    about: str
+    parse: Parser
+    default: object = None
+    shown_default: str | None = None  # the help's wording of a default that depends on the machine
     flag: bool = False
+    repeatable: bool = False
+    metavar: str | None = None
+    attribute: str = ""  # the Settings field, set from the field itself
 
     @property
     def cli(self) -> str:
@@ -39,285 +154,229 @@ class OptionSpec:
     def env(self) -> str:
         return "ASCEND_LLM_" + self.name.upper()
 
+    @property
+    def help(self) -> str:
+        """The help line, naming the default as the value it is (flags are off unless given)."""
+        if self.flag:
+            return self.about
+        if self.shown_default is not None:
+            return f"{self.about} (default: {self.shown_default})"
+        if self.default is None:
+            return self.about
+        shown = ",".join(f"{v:g}" for v in self.default) if isinstance(self.default, tuple) else self.default
+        shown = f"{shown:g}" if isinstance(shown, float) else shown
+        return f"{self.about} (default {shown})"
 
-OPTIONS = (
-    OptionSpec("model", "local model directory (default: the built-in tiny Qwen2, built offline)"),
-    OptionSpec("draft_model", "draft model directory for speculative decoding (default: the built-in draft)"),
-    OptionSpec("device", "auto, npu, npu:N, cuda, cuda:N or cpu (default: auto)", "auto"),
-    OptionSpec("dtype", "auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)", "auto"),
-    OptionSpec(
-        "engine",
-        "inference engine: transformers, openai (a running server), vllm-server or sglang-server (launched "
-        "for the session), sglang (in-process) (default: transformers)",
-        "transformers",
-    ),
-    OptionSpec("endpoint", "URL of a running OpenAI-compatible server for --llm-engine openai"),
-    OptionSpec(
-        "api_key_env",
-        "environment variable holding the server's API key (default OPENAI_API_KEY; never logged)",
-        "OPENAI_API_KEY",
-    ),
-    OptionSpec("served_model", "model name to request from the server (default: the first it lists)"),
-    OptionSpec("server_python", "Python that runs a launched vLLM/SGLang server (default: this one)"),
-    OptionSpec("server_args", "extra arguments for a launched server, one shell-quoted string"),
-    OptionSpec("server_timeout", "seconds a launched server may take to become healthy (default 900)"),
-    OptionSpec("request_timeout", "seconds one server request may take (default 600)"),
-    OptionSpec("tp_size", "tensor-parallel size of a launched server (default 1)"),
-    OptionSpec("concurrency", "concurrent streams of the serving sweep, comma-separated (default 1,2,4,8,16)"),
-    OptionSpec("request_rate", "request rates in req/s (Poisson arrivals) of the serving rate cases (default 1,4)"),
-    OptionSpec("serving_requests", "requests per serving case (default: 4 per stream, at least 16)"),
-    OptionSpec(
-        "busy_device",
-        "what performance cases do when the card under test is not idle (another process, memory in use, "
-        "utilisation): skip (default), fail or ignore",
-        "skip",
-    ),
-    OptionSpec(
-        "collective_min_fraction",
-        "share of the interconnect's peak bus bandwidth the largest all-reduce must reach (default 0.5)",
-    ),
-    OptionSpec(
-        "results",
-        "results file, a JSON line per finished test, fsynced as it is written "
-        "(default: ascend-llm-results.jsonl in the folder pytest runs in)",
-    ),
-    OptionSpec("report", "write a report folder (Markdown, HTML, PNG plots) here at the end of the session"),
-    OptionSpec(
-        "slo",
-        "goodput SLO: an MLPerf preset (mlperf-llama3.1-8b, …-interactive, mlperf-llama2-70b, …) or limits in "
-        "ms like ttft=500,tpot=30,e2e=20000 (default mlperf-llama3.1-8b)",
-        "mlperf-llama3.1-8b",
-    ),
-    OptionSpec("trust_remote_code", "allow the model's own Python code to run (off by default)", flag=True),
-    OptionSpec("long_context", "prompt tokens of the long-context check (default: min(8192, model maximum))"),
-    OptionSpec("parity_force", "run the CPU float32 parity check even if host memory looks too small", flag=True),
-    OptionSpec(
-        "rounds",
-        "fixed timed rounds per benchmark case (default: adaptive, until the tracked percentile is within ±5 percent "
-        "or the case's time budget is spent)",
-    ),
-    OptionSpec("case_seconds", "time budget of a case's adaptive rounds (default: 20 on an accelerator, 1.5 on CPU)"),
-    OptionSpec("warmup", "untimed warm-up rounds per benchmark case (default: 3 on an accelerator, 1 on CPU)"),
-    OptionSpec("peak_bandwidth", "peak memory bandwidth in GB/s for the roofline (default: the device table)"),
-    OptionSpec("device_specs", "JSON file of device peaks overriding the built-in table"),
-    OptionSpec(
-        "spec_tolerance",
-        "float16/bfloat16: fraction of speculative output that must match plain greedy before the first "
-        "divergence (float32 must match exactly; default 0.5)",
-    ),
-    OptionSpec(
-        "capacity_memory",
-        "device memory in GiB the capacity check plans for (default: all of an accelerator; 1 GiB on CPU)",
-    ),
-    OptionSpec(
-        "cpu_threads",
-        "torch CPU threads for --llm-device cpu (default: half the usable cores, at least 1: a second busy "
-        "process then cannot stall every kernel)",
-    ),
-)
-OPTIONS_BY_NAME = {option.name: option for option in OPTIONS}
+    def value(self, raw: object, origin: str) -> object:
+        parsed = self.parse(raw, origin)
+        return self.default if parsed is None else parsed
+
+
+def option(name: str | None = None, about: str = "", parse: Parser = _text, default: object = None, **spec) -> Any:
+    """A Settings field that is a user option: the field's default is the option's typed default."""
+    described = OptionSpec(name or "", about, parse, default, **spec)
+    return field(default=default, metadata={"option": described})
 
 
 @dataclass(frozen=True)
 class Settings:
     """What the user asked for, validated but not yet resolved against the machine."""
 
-    model: str | None = None
-    draft_model: str | None = None
-    device: DeviceSpec = DeviceSpec("auto", None)
-    dtype: str = "auto"
-    engine: str = "transformers"
-    trust_remote_code: bool = False
-    long_context: int | None = None
-    parity_force: bool = False
-    rounds: int | None = None
-    case_seconds: float | None = None
-    warmup: int | None = None
-    peak_bandwidth_gbps: float | None = None
-    device_specs: str | None = None
-    spec_tolerance: float = 0.5
-    capacity_memory_gib: float | None = None
-    cpu_threads: int | None = None
-    endpoint: str | None = None
-    api_key_env: str | None = "OPENAI_API_KEY"
-    served_model: str | None = None
-    server_python: str | None = None
-    server_args: str | None = None
-    server_timeout: float = 900.0
-    request_timeout: float = 600.0
-    tp_size: int = 1
-    concurrency: tuple[int, ...] = (1, 2, 4, 8, 16)
-    request_rate: tuple[float, ...] = (1.0, 4.0)
-    serving_requests: int | None = None
-    slo: str = "mlperf-llama3.1-8b"
-    results: str | None = None
-    report: str | None = None
-    busy_device: str = "skip"
-    collective_min_fraction: float = 0.5
+    model: str | None = option(about="local model directory (default: the built-in tiny Qwen2, built offline)")
+    draft_model: str | None = option(
+        about="draft model directory for speculative decoding (default: the built-in draft)"
+    )
+    device: DeviceSpec = option(
+        about="auto, npu, npu:N, cuda, cuda:N or cpu",
+        parse=_device,
+        default=DeviceSpec("auto", None),
+        shown_default="auto",
+    )
+    dtype: str = option(
+        about="auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)",
+        parse=_choice(DTYPE_CHOICES, "dtype"),
+        default="auto",
+    )
+    engine: str = option(
+        about="inference engine: transformers, openai (a running server), vllm-server or sglang-server (launched "
+        "for the session), sglang (in-process)",
+        parse=_engine,
+        default="transformers",
+    )
+    endpoint: str | None = option(about="URL of a running OpenAI-compatible server for --llm-engine openai")
+    api_key_env: str | None = option(
+        about="environment variable holding the server's API key (never logged)", default="OPENAI_API_KEY"
+    )
+    served_model: str | None = option(about="model name to request from the server (default: the first it lists)")
+    server_python: str | None = option(about="Python that runs a launched vLLM/SGLang server (default: this one)")
+    server_args: str | None = option(about="extra arguments for a launched server, one shell-quoted string")
+    server_timeout: float = option(
+        about="seconds a launched server may take to become healthy", parse=_number(float, 1.0), default=900.0
+    )
+    request_timeout: float = option(
+        about="seconds one server request may take", parse=_number(float, 0.01), default=600.0
+    )
+    tp_size: int = option(about="tensor-parallel size of a launched server", parse=_number(int, 1), default=1)
+    concurrency: tuple[int, ...] = option(
+        about="concurrent streams of the serving sweep, comma-separated", parse=_numbers(int), default=(1, 2, 4, 8, 16)
+    )
+    request_rate: tuple[float, ...] = option(
+        about="request rates in req/s (Poisson arrivals) of the serving rate cases",
+        parse=_numbers(float),
+        default=(1.0, 4.0),
+    )
+    serving_requests: int | None = option(
+        about="requests per serving case", parse=_number(int, 1), shown_default="4 per stream, at least 16"
+    )
+    busy_device: str = option(
+        about="what performance cases do when the card under test is not idle (another process, memory in use, "
+        "utilisation): skip, fail or ignore",
+        parse=_choice(("skip", "fail", "ignore")),
+        default="skip",
+    )
+    collective_min_fraction: float = option(
+        about="share of the interconnect's peak bus bandwidth the largest all-reduce must reach",
+        parse=_number(float, 1e-6, 1.0),
+        default=0.5,
+    )
+    results: str | None = option(
+        about="results file, a JSON line per finished test, fsynced as it is written",
+        shown_default="ascend-llm-results.jsonl in the folder pytest runs in",
+    )
+    report: str | None = option(
+        about="write a report folder (Markdown, HTML, PNG plots) here at the end of the session"
+    )
+    slo: str = option(
+        about="goodput SLO: an MLPerf preset (mlperf-llama3.1-8b, …-interactive, mlperf-llama2-70b, …) or limits "
+        "in ms like ttft=500,tpot=30,e2e=20000",
+        parse=_slo,
+        default="mlperf-llama3.1-8b",
+    )
+    trust_remote_code: bool = option(
+        about="allow the model's own Python code to run (off by default)", parse=_flag, default=False, flag=True
+    )
+    long_context: int | None = option(
+        about="prompt tokens of the long-context check", parse=_number(int, 1), shown_default="min(8192, model maximum)"
+    )
+    parity_force: bool = option(
+        about="run the CPU float32 parity check even if host memory looks too small",
+        parse=_flag,
+        default=False,
+        flag=True,
+    )
+    rounds: int | None = option(
+        about="fixed timed rounds per benchmark case",
+        parse=_number(int, 1),
+        shown_default="adaptive, until the tracked percentile is within ±5 percent or the case's time budget is spent",
+    )
+    case_seconds: float | None = option(
+        about="time budget of a case's adaptive rounds",
+        parse=_number(float, 0.0),
+        shown_default="20 on an accelerator, 1.5 on CPU",
+    )
+    warmup: int | None = option(
+        about="untimed warm-up rounds per benchmark case",
+        parse=_number(int, 0),
+        shown_default="3 on an accelerator, 1 on CPU",
+    )
+    peak_bandwidth_gbps: float | None = option(
+        "peak_bandwidth",
+        about="peak memory bandwidth in GB/s for the roofline",
+        parse=_number(float, 1e-9),
+        shown_default="the device table",
+    )
+    device_specs: str | None = option(about="JSON file of device peaks overriding the built-in table")
+    spec_tolerance: float = option(
+        about="float16/bfloat16: fraction of speculative output that must match plain greedy before the first "
+        "divergence (float32 must match exactly)",
+        parse=_number(float, 0.0, 1.0),
+        default=0.5,
+    )
+    capacity_memory_gib: float | None = option(
+        "capacity_memory",
+        about="device memory in GiB the capacity check plans for",
+        parse=_number(float, 1e-6),
+        shown_default="all of an accelerator; 1 GiB on CPU",
+    )
+    cpu_threads: int | None = option(
+        about="torch CPU threads for --llm-device cpu",
+        parse=_number(int, 1),
+        shown_default="half the usable cores, at least 1: a second busy process then cannot stall every kernel",
+    )
+    compare_fail: tuple[GateRule, ...] = option(
+        about="fail when a case regressed against --benchmark-compare: p95:10% (relative) or p95:0.05 (seconds); "
+        "metrics p50..p99, ttft_*, tpot_*, itl_*; repeatable (comma-separated in the variable or ini key)",
+        parse=_gate_rules,
+        default=(),
+        repeatable=True,
+        metavar="METRIC:LIMIT",
+    )
+    compare_strict: bool = option(
+        about="with --llm-compare-fail: a case that could not be compared (missing from a run, too few samples, "
+        "NaN) fails the session too",
+        parse=_flag,
+        default=False,
+        flag=True,
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def from_values(cls, values: Mapping[str, str | bool | None], sources: Mapping[str, str] | None = None) -> Settings:
-        """Build from raw strings; raises LLMSetupError naming the option (or variable, or ini key) that
-        was wrong, and what it accepts. ``sources`` maps an option name to where its value came from."""
-        from pytest_ascend_llm.engines.registry import engine_names, is_known_engine
-
-        origin = _Origins(sources or {})
-        dtype = str(values.get("dtype") or "auto").strip().lower()
-        if dtype not in DTYPE_CHOICES:
-            raise LLMSetupError(f"{origin('dtype')}: unknown dtype {dtype!r}: use one of {', '.join(DTYPE_CHOICES)}")
-        engine = str(values.get("engine") or "transformers").strip().lower()
-        if not is_known_engine(engine):
-            raise LLMSetupError(
-                f"{origin('engine')}: unknown engine {engine!r}: use one of {', '.join(engine_names())}"
-            )
-        return cls(
-            model=str(values["model"]) if values.get("model") else None,
-            draft_model=str(values["draft_model"]) if values.get("draft_model") else None,
-            device=parse_device(str(values.get("device") or "auto"), origin("device")),
-            dtype=dtype,
-            engine=engine,
-            trust_remote_code=truthy(values.get("trust_remote_code")),
-            long_context=_number(values, "long_context", int, origin, minimum=1),
-            parity_force=truthy(values.get("parity_force")),
-            rounds=_number(values, "rounds", int, origin, minimum=1),
-            case_seconds=_number(values, "case_seconds", float, origin, minimum=0.0),
-            warmup=_number(values, "warmup", int, origin, minimum=0),
-            peak_bandwidth_gbps=_number(values, "peak_bandwidth", float, origin, minimum=1e-9),
-            device_specs=str(values["device_specs"]) if values.get("device_specs") else None,
-            spec_tolerance=_or_default(_number(values, "spec_tolerance", float, origin, minimum=0.0, maximum=1.0), 0.5),
-            capacity_memory_gib=_number(values, "capacity_memory", float, origin, minimum=1e-6),
-            cpu_threads=_number(values, "cpu_threads", int, origin, minimum=1),
-            endpoint=_text(values, "endpoint"),
-            api_key_env=_text(values, "api_key_env"),
-            served_model=_text(values, "served_model"),
-            server_python=_text(values, "server_python"),
-            server_args=_text(values, "server_args"),
-            server_timeout=_or_default(_number(values, "server_timeout", float, origin, minimum=1.0), 900.0),
-            request_timeout=_or_default(_number(values, "request_timeout", float, origin, minimum=0.01), 600.0),
-            tp_size=_or_default(_number(values, "tp_size", int, origin, minimum=1), 1),
-            concurrency=_numbers(values, "concurrency", int, origin, (1, 2, 4, 8, 16)),
-            request_rate=_numbers(values, "request_rate", float, origin, (1.0, 4.0)),
-            serving_requests=_number(values, "serving_requests", int, origin, minimum=1),
-            slo=_checked_slo(values, origin),
-            results=_text(values, "results"),
-            busy_device=_choice(values, "busy_device", ("skip", "fail", "ignore"), origin),
-            collective_min_fraction=_or_default(
-                _number(values, "collective_min_fraction", float, origin, minimum=1e-6, maximum=1.0), 0.5
-            ),
-            report=_text(values, "report"),
-            sources=dict(sources or {}),
-        )
+    def from_values(cls, values: Mapping[str, object], sources: Mapping[str, str] | None = None) -> Settings:
+        """Build from raw values keyed by option name; raises LLMSetupError naming the option (or variable,
+        or ini key) that was wrong, and what it accepts. ``sources`` maps an option name to where its value
+        came from."""
+        sources = dict(sources or {})
+        typed = {
+            spec.attribute: spec.value(values.get(spec.name), sources.get(spec.name) or spec.cli) for spec in OPTIONS
+        }
+        return cls(**typed, sources=sources)
 
     def source_of(self, name: str) -> str:
         """Where an option's value came from, for error messages ('--llm-model', 'ASCEND_LLM_MODEL')."""
-        return _Origins(self.sources)(name)
-
-
-@dataclass(frozen=True)
-class _Origins:
-    """Option name → the flag, variable or ini key the user set (the flag when unknown)."""
-
-    sources: Mapping[str, str]
-
-    def __call__(self, name: str) -> str:
         return self.sources.get(name) or OPTIONS_BY_NAME[name].cli
 
 
-def _or_default(value, default):
-    return default if value is None else value
+def _specs() -> tuple[OptionSpec, ...]:
+    specs = []
+    for described in fields(Settings):
+        spec = described.metadata.get("option")
+        if spec is not None:
+            specs.append(OptionSpec(**{**vars(spec), "name": spec.name or described.name, "attribute": described.name}))
+    return tuple(specs)
 
 
-def _number(
-    values: Mapping[str, object],
-    name: str,
-    kind: type,
-    origin: Callable[[str], str],
-    minimum: float,
-    maximum: float | None = None,
-):
-    """An optional numeric option; a bad value names where it was set and what it needs."""
-    raw = values.get(name)
-    if raw in (None, ""):
-        return None
-    try:
-        number = kind(str(raw).strip())
-    except ValueError:
-        number = None
-    if number is None or number < minimum or (maximum is not None and number > maximum):
-        what = "whole number" if kind is int else "number"
-        bounds = f"of at least {minimum:g}" if maximum is None else f"from {minimum:g} to {maximum:g}"
-        raise LLMSetupError(f"{origin(name)} {raw!r}: give a {what} {bounds}")
-    return number
-
-
-def _text(values: Mapping[str, object], name: str) -> str | None:
-    raw = values.get(name)
-    return str(raw).strip() if raw not in (None, "") else None
-
-
-def _numbers(values: Mapping[str, object], name: str, kind: type, origin: Callable[[str], str], default: tuple):
-    """A comma-separated list of positive numbers, e.g. ``--llm-concurrency 1,4,16``."""
-    raw = values.get(name)
-    if raw in (None, ""):
-        return default
-    parts = [part.strip() for part in str(raw).split(",") if part.strip()]
-    try:
-        numbers = tuple(kind(part) for part in parts)
-    except ValueError:
-        numbers = ()
-    if not numbers or min(numbers) <= 0:
-        what = "whole numbers" if kind is int else "numbers"
-        raise LLMSetupError(f"{origin(name)} {raw!r}: give positive {what}, comma-separated, e.g. 1,4,16")
-    return numbers
-
-
-def _choice(values: Mapping[str, object], name: str, choices: tuple[str, ...], origin: Callable[[str], str]) -> str:
-    text = (_text(values, name) or choices[0]).lower()
-    if text not in choices:
-        raise LLMSetupError(f"{origin(name)} {text!r}: use one of {', '.join(choices)}")
-    return text
-
-
-def _checked_slo(values: Mapping[str, object], origin: Callable[[str], str]) -> str:
-    from pytest_ascend_llm.serving.slo import parse_slo
-
-    text = _text(values, "slo") or "mlperf-llama3.1-8b"
-    parse_slo(text, origin("slo"))
-    return text
-
-
-def truthy(value: str | bool | None) -> bool:
-    """An option or variable meant as on: True, or 1/true/yes/on in any case."""
-    return value is True or str(value or "").strip().lower() in TRUE_WORDS
+OPTIONS = _specs()
+OPTIONS_BY_NAME = {spec.name: spec for spec in OPTIONS}
+OPTION_VARIABLES = frozenset(spec.env for spec in OPTIONS)
 
 
 @dataclass(frozen=True)
 class CollectedOptions:
-    """Raw option values with where each came from; ``given`` lists those set on the command line or
-    by environment variable, the signal that this run asked for the plugin."""
+    """Raw option values keyed by option name, with where each came from."""
 
     values: dict[str, object]
     sources: dict[str, str]
-    given: tuple[str, ...]
 
 
 def collect_values(cli: Callable[[str], object], ini: Callable[[str], object]) -> CollectedOptions:
     """Merge the sources per option: command line, then environment, then ini, then default."""
     values: dict[str, object] = {}
     sources: dict[str, str] = {}
-    given: list[str] = []
-    for option in OPTIONS:
-        value, source = cli(option.name), option.cli
-        if value in (None, False):
-            value, source = os.environ.get(option.env), option.env
-        if value in (None, ""):
-            value, source = ini(option.ini), f"ini {option.ini}"
-        if value in (None, "", False, []):
-            value, source = option.default, ""
-        elif source != f"ini {option.ini}":
-            given.append(source)
-        values[option.name] = value
-        if source:
-            sources[option.name] = source
-    return CollectedOptions(values, sources, tuple(given))
+    for spec in OPTIONS:
+        value, source = cli(spec.name), spec.cli
+        if _unset(value) or value is False:
+            value, source = os.environ.get(spec.env), spec.env
+        if _unset(value):
+            value, source = ini(spec.ini), f"ini {spec.ini}"
+        if _unset(value) or value is False:
+            continue
+        values[spec.name] = value
+        sources[spec.name] = source
+    return CollectedOptions(values, sources)
+
+
+def asks_for_plugin(args: Sequence[str], environ: Mapping[str, str]) -> bool:
+    """The one rule for "this run asked for the plugin": an ``--llm-*`` option on the command line (or in
+    addopts), an ``ASCEND_LLM_*`` option variable, or this package's shipped suite named as a target."""
+    named = any(str(arg).startswith("--llm-") or PACKAGE in str(arg) for arg in args)
+    return named or any(name in OPTION_VARIABLES for name in environ)

@@ -71,3 +71,32 @@ class RoundPolicy:
             f"adaptive rounds: at least {self.floor}, at most {self.max_rounds}, until the P{self.percentile:g}'s "
             f"95% interval is within ±{self.target:.0%} or {self.budget_seconds:g} s of rounds are spent"
         )
+
+
+def warmup_rounds(warmup: int | None, accelerator: bool) -> int:
+    """Untimed warm-up rounds per case: the option, else 3 on an accelerator and 1 on CPU."""
+    if warmup is not None:
+        return warmup
+    return 3 if accelerator else 1
+
+
+def round_policy(
+    rounds: int | None, case_seconds: float | None, accelerator: bool, percentile: float = 50
+) -> RoundPolicy | None:
+    """How many timed rounds a case gets: None when --llm-rounds fixes them, else adaptive rounds
+    tracking ``percentile``: on an accelerator 10 to 200 rounds within 20 s per case; on CPU (logic
+    checks on the built-in model, where the quick start must stay short) 5 to 60 within 1.5 s."""
+    if rounds:
+        return None
+    return RoundPolicy(
+        min_rounds=10 if accelerator else 5,
+        max_rounds=200 if accelerator else 60,
+        budget_seconds=(20.0 if accelerator else 1.5) if case_seconds is None else case_seconds,
+        percentile=percentile,
+    )
+
+
+def tracked_percentile(gated: Sequence[float], saved_for_comparison: bool) -> float:
+    """The round-time percentile adaptive rounds pin down: the highest one gated, P95 for runs saved or
+    compared (a later gate needs it resolved), else the median."""
+    return max(gated, default=95.0 if saved_for_comparison else 50.0)

@@ -257,3 +257,8 @@ def apply_gate(
             else:
                 verdicts.append(judge(case, rule, baseline.get(case), current[case]))
     return verdicts
+
+
+def round_time_percentiles(rules: Iterable[GateRule]) -> list[float]:
+    """The percentiles of whole-round time the rules gate (p95 → 95.0), for adaptive rounds to pin down."""
+    return [float(rule.statistic[1:]) for rule in rules if rule.prefix == "" and rule.statistic != "mean"]

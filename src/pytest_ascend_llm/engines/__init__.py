@@ -1,4 +1,5 @@
-"""Engines share one interface (transformers in-process now; SGLang and OpenAI-compatible servers next).
+"""Engines share one interface: transformers and SGLang in-process, any OpenAI-compatible server, and
+vLLM / SGLang servers launched for the session; factories take an ``EngineContext``.
 
 Names load on first use (PEP 562), so ``engines.registry`` can validate ``--llm-engine`` while pytest
 loads the plugin without importing the engines themselves.

@@ -27,7 +27,7 @@ from pytest_ascend_llm.serving.server_process import ServerProcess, free_port
 from pytest_ascend_llm.serving.summary import as_generation
 
 if TYPE_CHECKING:
-    from pytest_ascend_llm.session import LLMSession
+    from pytest_ascend_llm.engines.context import EngineContext
 
 
 class OpenAIEngine(Engine):
@@ -122,7 +122,7 @@ class OpenAIEngine(Engine):
             self.server.stop()
 
 
-def _endpoint(session: LLMSession, url: str, model: str | None) -> Endpoint:
+def _endpoint(session: EngineContext, url: str, model: str | None) -> Endpoint:
     settings = session.settings
     key = os.environ.get(settings.api_key_env) if settings.api_key_env else None
     endpoint = Endpoint.parse(url, settings.source_of("endpoint"), timeout=settings.request_timeout, api_key=key)
@@ -134,7 +134,7 @@ def _endpoint(session: LLMSession, url: str, model: str | None) -> Endpoint:
     return Endpoint(endpoint.url, model, endpoint.timeout, endpoint.api_key)
 
 
-def _local_tokenizer(session: LLMSession):
+def _local_tokenizer(session: EngineContext):
     """A tokenizer from --llm-model (or the built-in model a launched server serves), else None."""
     if session.settings.model is None and session.settings.engine == "openai":
         return None
@@ -143,7 +143,7 @@ def _local_tokenizer(session: LLMSession):
     return load_tokenizer(session.source, session.settings.trust_remote_code)
 
 
-def from_session(session: LLMSession) -> OpenAIEngine:
+def from_session(session: EngineContext) -> OpenAIEngine:
     """``--llm-engine openai --llm-endpoint URL``: a server someone else runs."""
     if not session.settings.endpoint:
         raise LLMSetupError("--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)")
@@ -151,7 +151,7 @@ def from_session(session: LLMSession) -> OpenAIEngine:
     return OpenAIEngine(endpoint, _local_tokenizer(session))
 
 
-def launch(session: LLMSession, flavour: ServerFlavour) -> OpenAIEngine:
+def launch(session: EngineContext, flavour: ServerFlavour) -> OpenAIEngine:
     """Start the flavour's server for the session's model, wait for health, and connect to it."""
     settings = session.settings
     source = session.source
@@ -176,7 +176,7 @@ def launch(session: LLMSession, flavour: ServerFlavour) -> OpenAIEngine:
         raise
 
 
-def planned_sglang_flags(session: LLMSession) -> list[str]:
+def planned_sglang_flags(session: EngineContext) -> list[str]:
     """On an Ascend or CUDA host, SGLang's memory share, context and concurrency from the capacity
     planner for the local device (or --llm-capacity-memory), so the launch matches `pytest-ascend-llm
     plan`; nothing on CPU, where SGLang's own defaults stand. The user's --llm-server-args come later
@@ -200,9 +200,9 @@ def planned_sglang_flags(session: LLMSession) -> list[str]:
     return plan_flags(plan)
 
 
-def vllm_from_session(session: LLMSession) -> OpenAIEngine:
+def vllm_from_session(session: EngineContext) -> OpenAIEngine:
     return launch(session, FLAVOURS["vllm-server"])
 
 
-def sglang_from_session(session: LLMSession) -> OpenAIEngine:
+def sglang_from_session(session: EngineContext) -> OpenAIEngine:
     return launch(session, FLAVOURS["sglang-server"])

@@ -1,5 +1,6 @@
 """Engine names → factories. Third parties add engines through the ``pytest_ascend_llm.engines``
-entry-point group (a callable taking the LLMSession and returning an Engine)."""
+entry-point group (a callable taking an ``EngineContext`` — settings, device, model source, loaded
+model — and returning an Engine)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.engines.base import Engine
-    from pytest_ascend_llm.session import LLMSession
+    from pytest_ascend_llm.engines.context import EngineContext
 
 ENTRY_POINT_GROUP = "pytest_ascend_llm.engines"
 BUILTIN_ENGINES = {
@@ -39,6 +40,6 @@ def is_known_engine(name: str) -> bool:
     return name in BUILTIN_ENGINES or name in _targets()
 
 
-def engine_factory(name: str) -> Callable[[LLMSession], Engine]:
+def engine_factory(name: str) -> Callable[[EngineContext], Engine]:
     module_name, _, attribute = _targets()[name].partition(":")
     return getattr(importlib.import_module(module_name), attribute)

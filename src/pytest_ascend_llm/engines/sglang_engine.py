@@ -28,7 +28,7 @@ from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
 
 if TYPE_CHECKING:
-    from pytest_ascend_llm.session import LLMSession
+    from pytest_ascend_llm.engines.context import EngineContext
 
 
 def sampling_dict(params: SamplingParams) -> dict[str, object]:
@@ -124,7 +124,7 @@ class SGLangEngine(Engine):
         self.engine.shutdown()
 
 
-def engine_arguments(session: LLMSession) -> dict[str, object]:
+def engine_arguments(session: EngineContext) -> dict[str, object]:
     """sglang.Engine keyword arguments: the model, the device's backend, tensor parallelism."""
     arguments: dict[str, object] = {
         "model_path": str(session.source.path),
@@ -139,7 +139,7 @@ def engine_arguments(session: LLMSession) -> dict[str, object]:
     return arguments
 
 
-def from_session(session: LLMSession) -> SGLangEngine:
+def from_session(session: EngineContext) -> SGLangEngine:
     try:
         import sglang
     except ImportError as error:

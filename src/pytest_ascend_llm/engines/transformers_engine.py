@@ -7,7 +7,7 @@ import copy
 import gc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from pytest_ascend_llm.engines.base import (
     DecodeState,
@@ -24,6 +24,9 @@ from pytest_ascend_llm.engines.streaming import StepTimestamps
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.models.loading import LoadedModel
 from pytest_ascend_llm.torch_backend import torch
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.engines.context import EngineContext
 
 
 @dataclass
@@ -304,6 +307,6 @@ class TransformersEngine(Engine):
         self.device.empty_cache()
 
 
-def from_session(session) -> TransformersEngine:
+def from_session(session: EngineContext) -> TransformersEngine:
     """Registry factory: the engine over the session's (once-loaded) model and, on demand, its draft."""
     return TransformersEngine(session.loaded, draft_loader=lambda: session.draft_model)

@@ -15,8 +15,9 @@ pytestmark = pytest.mark.npu
 CPU_BUDGET_GIB = 1.0
 
 
-def _plan(llm_session):
-    """The plan for this device: its whole memory (a budget on CPU, where 'device memory' is the host's)."""
+def _plan(llm_session, llm_run):
+    """The plan for this device: its whole memory (a budget on CPU, where 'device memory' is the host's);
+    kept in the run state, so the session's summary prints it."""
     device = llm_session.device
     gib = llm_session.settings.capacity_memory_gib or (None if device.is_accelerator else CPU_BUDGET_GIB)
     memory = int(gib * 2**30) if gib else device.total_memory()
@@ -25,12 +26,12 @@ def _plan(llm_session):
         llm_session.source.config, llm_session.dtype_name, memory, context_length=context,
         model_id=llm_session.source.model_id,
     )  # fmt: skip
-    llm_session.capacity_plan = plan
+    llm_run.capacity_plan = plan
     return plan
 
 
-def test_capacity_plan_beyond_memory_is_refused_before_loading(llm_session, record_property):
-    plan = _plan(llm_session)
+def test_capacity_plan_beyond_memory_is_refused_before_loading(llm_session, llm_run, record_property):
+    plan = _plan(llm_session, llm_run)
     loads = llm_session.load_count
     with pytest.raises(CapacityError, match="exceeds the KV cache"):
         check_concurrency(plan, plan.max_concurrent_sequences + 1)
@@ -40,8 +41,8 @@ def test_capacity_plan_beyond_memory_is_refused_before_loading(llm_session, reco
     assert llm_session.load_count == loads, "refusing a plan must not load the model"
 
 
-def test_capacity_plan_for_this_device_runs(llm_engine, llm_session, llm_device, record_property):
-    plan = _plan(llm_session)
+def test_capacity_plan_for_this_device_runs(llm_engine, llm_session, llm_device, llm_run, record_property):
+    plan = _plan(llm_session, llm_run)
     command = shell_line(sglang_command(plan, str(llm_session.source.path), device=llm_device.kind))
     record_property("capacity_plan", plan.to_dict())
     record_property("sglang_command", command)

@@ -172,7 +172,7 @@ def test_quality_probe(probe, llm_engine, llm_session):
     assert problem is None, f"{probe.name}: {problem}; the model answered {answer[:200]!r}"
 
 
-def test_no_operator_fell_back_to_the_cpu(llm_engine, llm_session, capfd, record_property):
+def test_no_operator_fell_back_to_the_cpu(llm_engine, llm_session, llm_run, capfd, record_property):
     """torch_npu runs operators it has no NPU kernel for on the CPU, warning once per operator on stderr:
     a frequent hidden cause of slow NPU inference. Last of the checks, so it sees what earlier ones ran."""
     from pytest_ascend_llm.doctor.cpu_fallback import fallback_operators
@@ -180,6 +180,6 @@ def test_no_operator_fell_back_to_the_cpu(llm_engine, llm_session, capfd, record
     if llm_session.device.kind != "npu":
         pytest.skip(f"CPU fallback is torch_npu's: nothing to check on {llm_session.device}")
     llm_engine.generate(SHORT_PROMPTS[:2], GREEDY)
-    operators = fallback_operators([*llm_session.stderr_seen, capfd.readouterr().err])
+    operators = fallback_operators([*llm_run.stderr_seen, capfd.readouterr().err])
     record_property("cpu_fallback_operators", operators)
     assert not operators, f"operators ran on the CPU instead of the NPU (slow): {', '.join(operators)}"

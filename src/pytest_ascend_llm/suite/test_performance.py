@@ -8,8 +8,8 @@ import pytest
 from pytest_ascend_llm.benchmarking.results import generation_tokens
 from pytest_ascend_llm.engines import SamplingParams
 from pytest_ascend_llm.metrics.timing import tpot_by_position
-from pytest_ascend_llm.suite.physics import check_decode_speed, check_generation_speed
 from pytest_ascend_llm.suite.prompts import prompt_of_length, skip_unless_context_fits
+from pytest_ascend_llm.suite.roofline_check import check_decode_speed, check_generation_speed
 
 pytestmark = pytest.mark.npu
 
@@ -62,13 +62,13 @@ def test_perf_decode_step(llm_bench, llm_engine, llm_session, llm_loaded, llm_me
 
 
 @pytest.mark.parametrize("batch", SCALING_BATCHES, ids=[f"bs{b}" for b in SCALING_BATCHES])
-def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth, batch):
+def test_perf_batch_scaling(llm_bench, llm_engine, llm_session, llm_loaded, llm_measured_bandwidth, llm_run, batch):
     prompts = [llm_engine.format_chat([{"role": "user", "content": q}]) for q, _ in CATEGORIES.values()]
     batch_prompts = (prompts * batch)[:batch]
     params = SamplingParams(max_new_tokens=SCALING_NEW_TOKENS, ignore_eos=True)
     case = llm_bench(lambda: llm_engine.generate(batch_prompts, params), tokens=generation_tokens)
     case.extra["batch_size"] = batch
-    single = llm_session.results.get(case.name.replace(f"[bs{batch}]", "[bs1]"))
+    single = llm_run.results.get(case.name.replace(f"[bs{batch}]", "[bs1]"))
     if single is not None:
         case.extra["speedup_vs_batch1"] = case.tokens_per_s / single.tokens_per_s
     check_generation_speed(llm_bench, case, llm_session, llm_loaded, llm_measured_bandwidth, batch=batch)

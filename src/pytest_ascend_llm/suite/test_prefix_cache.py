@@ -50,7 +50,7 @@ def test_prefix_cache_reuse_gives_identical_tokens_and_counts_the_prefix(llm_eng
 
 @pytest.mark.parametrize("length", PREFIX_LENGTHS, ids=[f"prefix{n}" for n in PREFIX_LENGTHS])
 @pytest.mark.parametrize("cache", ["cold", "warm"])
-def test_perf_prefix_cache_ttft(llm_bench, llm_engine, llm_session, cache, length):
+def test_perf_prefix_cache_ttft(llm_bench, llm_engine, llm_session, llm_run, cache, length):
     """One round = one new request (a distinct suffix) producing its first token."""
     prefix = _prefix(llm_engine, llm_session, length)
     suffixes = itertools.cycle(range(1000))
@@ -63,14 +63,14 @@ def test_perf_prefix_cache_ttft(llm_bench, llm_engine, llm_session, cache, lengt
 
     case = llm_bench(request, tokens=generation_tokens, extra={"prefix_tokens": length})
     assert {r.cached_tokens for r in case.requests} == ({length} if handle else {0})
-    cold = llm_session.results.get(case.name.replace("[warm-", "[cold-"))
+    cold = llm_run.results.get(case.name.replace("[warm-", "[cold-"))
     if handle is not None and cold is not None:
         case.extra["speedup"] = cold.metrics()["ttft_p50"] / case.metrics()["ttft_p50"]
         llm_bench.record(case)
 
 
 @pytest.mark.parametrize("reuse", ["no_reuse", "reuse"])
-def test_perf_prefix_cache_shared_prefix_workload(llm_bench, llm_engine, llm_session, reuse):
+def test_perf_prefix_cache_shared_prefix_workload(llm_bench, llm_engine, llm_session, llm_run, reuse):
     """All groups' requests in one round, each served on its own (as a server would); with reuse each
     group's system prompt is prefilled once and every request computes only its question."""
     size = dict(WORKLOAD, system_tokens=min(WORKLOAD["system_tokens"], llm_session.source.max_positions // 2))
@@ -88,7 +88,7 @@ def test_perf_prefix_cache_shared_prefix_workload(llm_bench, llm_engine, llm_ses
     case = llm_bench(workload, tokens=generation_tokens, extra={"requests_per_round": len(groups) * 4})
     expected = size["system_tokens"] if reuse == "reuse" else 0
     assert {r.cached_tokens for r in case.requests} == {expected}
-    baseline = llm_session.results.get(case.name.replace("[reuse]", "[no_reuse]"))
+    baseline = llm_run.results.get(case.name.replace("[reuse]", "[no_reuse]"))
     if reuse == "reuse" and baseline is not None:
         case.extra["speedup"] = baseline.metrics()["p50"] / case.metrics()["p50"]
         llm_bench.record(case)

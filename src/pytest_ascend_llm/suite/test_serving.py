@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 
 from pytest_ascend_llm.engines import EngineCapabilityError, SamplingParams
-from pytest_ascend_llm.plugin import STATE_KEY
+from pytest_ascend_llm.plugin.state import STATE_KEY
 from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
 from pytest_ascend_llm.serving.slo import parse_slo
 from pytest_ascend_llm.serving.summary import load_case

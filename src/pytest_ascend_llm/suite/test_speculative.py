@@ -64,7 +64,7 @@ def test_speculative_output_equals_plain_greedy(llm_engine, llm_session, llm_loa
 
 
 @pytest.mark.parametrize("method", ("plain", *METHODS))
-def test_perf_speculative_decoding(llm_bench, llm_engine, llm_session, method):
+def test_perf_speculative_decoding(llm_bench, llm_engine, llm_session, llm_run, method):
     config = None if method == "plain" else _config(method, llm_session)
     params = SamplingParams(max_new_tokens=64, ignore_eos=True)
     case = llm_bench(lambda: llm_engine.generate([PROMPTS[0]], params, speculative=config), tokens=generation_tokens)
@@ -73,7 +73,7 @@ def test_perf_speculative_decoding(llm_bench, llm_engine, llm_session, method):
         tokens = sum(r.output_tokens for r in case.requests)
         case.extra["accept_length"] = tokens / sum(s.verify_steps for s in stats)
         case.extra["acceptance_rate"] = sum(s.accepted for s in stats) / max(1, sum(s.proposed for s in stats))
-        plain = llm_session.results.get(case.name.replace(f"[{method}]", "[plain]"))
+        plain = llm_run.results.get(case.name.replace(f"[{method}]", "[plain]"))
         if plain is not None:
             case.extra["speedup"] = case.tokens_per_s / plain.tokens_per_s
         llm_bench.record(case)

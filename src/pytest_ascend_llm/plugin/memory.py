@@ -1,6 +1,6 @@
-"""The memory monitor around a test's call phase, as a pytest hook wrapper body.
+"""The memory monitor around a model test's call phase, as the body of a hook wrapper.
 
-Kept out of ``plugin.py`` so the plugin imports nothing heavy until a model test runs.
+Imported only once a model test runs, so loading the plugin imports nothing heavy.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pytest
 
 from pytest_ascend_llm.devices.monitor import MemoryMonitor
 from pytest_ascend_llm.errors import is_out_of_memory, out_of_memory_line
-from pytest_ascend_llm.plugin_results import TIMELINE_KEY
+from pytest_ascend_llm.plugin.state import TIMELINE_KEY
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.session import LLMSession

@@ -1,0 +1,66 @@
+"""The tail-latency gate at the end of a session: this run's cases against the compared run.
+
+The method is ``benchmarking.gate``; here it meets pytest: which cases this process can see (its own,
+or on an xdist controller the workers' records), the session's exit status, and the summary line.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED, Verdict, apply_gate
+from pytest_ascend_llm.plugin import benchmark_adapter as adapter
+from pytest_ascend_llm.plugin.state import PluginState
+
+
+def check_rules(config: pytest.Config, state: PluginState) -> None:
+    if state.settings.compare_fail and not config.getoption("benchmark_compare", None):
+        raise pytest.UsageError("--llm-compare-fail needs a run to compare with: add --benchmark-compare[=NUM]")
+
+
+def saves_or_compares(config: pytest.Config) -> bool:
+    return any(config.getoption(name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare"))
+
+
+def measured_cases(state: PluginState) -> dict[str, dict]:
+    """Case name → saved metrics (with samples), from wherever this process can see them."""
+    if state.llm is not None and state.run.results:
+        return {name: case.metrics() for name, case in state.run.results.items()}
+    records = state.recorder.records if state.recorder is not None else []
+    return {r["case"]: r["metrics"] for r in records if r.get("kind") == "test" and r.get("metrics")}
+
+
+def gate_verdicts(config: pytest.Config, state: PluginState) -> list[Verdict]:
+    """The gate's verdicts for this session, computed once (the JSON report may ask before the gate
+    is applied)."""
+    if state.run.verdicts is None:
+        rules = state.settings.compare_fail
+        current = measured_cases(state)
+        if not current or not rules:
+            return []
+        state.run.verdicts = apply_gate(current, adapter.compared_cases(config), list(rules))
+    return state.run.verdicts
+
+
+class _GateOutcome:
+    """An entry in pytest's summary statistics, so the session's last line names the gate's failures."""
+
+    count_towards_summary = True
+
+
+def apply_to_session(session: pytest.Session, state: PluginState) -> None:
+    """A clear regression fails the session, and so does an uncompared case under --llm-compare-strict."""
+    config = session.config
+    verdicts = gate_verdicts(config, state)
+    strict = state.settings.compare_strict
+    failing = [v for v in verdicts if v.fails or (v.verdict == NOT_COMPARED and strict)]
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if failing and reporter is not None:
+        regressed = sum(v.fails for v in verdicts)
+        if regressed:
+            reporter.stats.setdefault("regressed (gate)", []).extend(_GateOutcome() for _ in range(regressed))
+        if len(failing) > regressed:
+            uncompared = [_GateOutcome() for _ in range(len(failing) - regressed)]
+            reporter.stats.setdefault("not compared (strict gate)", []).extend(uncompared)
+    if failing and session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

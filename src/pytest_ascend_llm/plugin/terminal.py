@@ -1,0 +1,120 @@
+"""What the plugin prints: the header (device, model, stack, host, roofline, cards, round policy) and
+the end-of-session summary (capacity plan, loads, the latency table, the gate's verdicts)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from pytest_ascend_llm.plugin.bench import rounds_for
+from pytest_ascend_llm.plugin.gate import measured_cases
+from pytest_ascend_llm.plugin.state import PluginState
+from pytest_ascend_llm.units import format_bytes
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.session import LLMSession
+
+
+def header_lines(llm: LLMSession) -> list[str]:
+    env = llm.environment
+    return [
+        f"ascend-llm: device {llm.describe_device()}, model {llm.source.model_id} [{env.model_hash}], "
+        f"dtype {llm.dtype_name}, engine {llm.settings.engine}",
+        f"ascend-llm stack: {env.stack_summary()}" + (f"; NPU: {llm.npu_problem}" if llm.npu_problem else ""),
+        f"ascend-llm host: {env.host_summary()}",
+        f"ascend-llm roofline: {llm.roofline_basis()}",
+    ] + _cards_line(llm)
+
+
+def _cards_line(llm: LLMSession) -> list[str]:
+    """What npu-smi / nvidia-smi says of the cards, or why it could not say (accelerators only)."""
+    if llm.inventory is not None:
+        return [f"ascend-llm cards: {llm.inventory.summary_line()}"]
+    return [f"ascend-llm cards: unavailable ({llm.inventory_problem})"] if llm.inventory_problem else []
+
+
+def report_header(config: pytest.Config, state: PluginState) -> list[str]:
+    """The header, when the session woke before the run started: with the round policy's line."""
+    if state.llm is None:
+        return []
+    state.run.header_shown = True
+    return header_lines(state.llm) + _rounds_line(config, state)
+
+
+def _rounds_line(config: pytest.Config, state: PluginState) -> list[str]:
+    if not config.pluginmanager.hasplugin("benchmark"):
+        return []
+    plan = rounds_for(state.llm, state.tracked_percentile)
+    rounds = plan.policy.describe() if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
+    return [
+        f"ascend-llm benchmark: {rounds}, after {plan.warmup} warm-up round(s) per llm_bench case; "
+        "pytest-benchmark's min_rounds/warmup defaults above do not apply to them"
+    ]
+
+
+def write_header(config: pytest.Config, state: PluginState) -> None:
+    """The header of a session woken by its tests, printed once collection says what it woke for."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if state.llm is not None and not state.run.header_shown and reporter is not None:
+        state.run.header_shown = True
+        for line in header_lines(state.llm):
+            reporter.write_line(line)
+
+
+def write_session_lines(terminalreporter, state: PluginState) -> None:
+    """The capacity plan a check made, and how often and how fast the model loaded."""
+    llm = state.llm
+    plan = state.run.capacity_plan
+    if plan is not None:
+        from pytest_ascend_llm.planning.launch import sglang_command, shell_line
+
+        terminalreporter.section("ascend-llm capacity plan for this device")
+        for line in plan.summary_lines():
+            terminalreporter.write_line(line)
+        command = sglang_command(plan, str(llm.source.path), device=llm.device.kind)
+        terminalreporter.write_line("SGLang: " + shell_line(command))
+    if llm.load_count:
+        loaded = llm.loaded
+        terminalreporter.write_line(
+            f"ascend-llm: model {llm.source.model_id} loaded {llm.load_count} time(s) on {llm.device} "
+            f"in {loaded.load_seconds:.2f} s ({format_bytes(loaded.device_bytes_loaded)} of weights)"
+        )
+
+
+def write_measurements(terminalreporter, state: PluginState) -> None:
+    """The latency table (on an xdist controller, from the workers' records) and the gate's verdicts."""
+    llm = state.llm
+    if llm is not None and state.run.unbenchmarked:
+        terminalreporter.write_line(
+            f"ascend-llm: benchmarking is off (--benchmark-disable): {len(state.run.unbenchmarked)} "
+            "performance case(s) ran once as correctness checks, without latency figures"
+        )
+    cases = measured_cases(state)
+    if not cases:
+        return
+    from pytest_ascend_llm.benchmarking.table import latency_table
+
+    noisy = [name for name, metrics in cases.items() if metrics.get("noise")]
+    if noisy:
+        terminalreporter.write_line(
+            f"ascend-llm: warning: {len(noisy)} of {len(cases)} cases ran on a busy host or scattered "
+            "(see their 'host noise' column): rerun on an idle host, or lower --llm-cpu-threads",
+            yellow=True,
+        )
+    terminalreporter.section("ascend-llm latency tails (device-synchronized rounds)")
+    for line in latency_table({name.split("::")[-1]: metrics for name, metrics in cases.items()}):
+        terminalreporter.write_line(line)
+    if llm is not None and "measured_bandwidth" in vars(llm):  # measured only when a decode case ran
+        terminalreporter.write_line(
+            f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s; "
+            f"{llm.roofline_basis()}. MBU = bytes a decode step must read / step time / bandwidth"
+        )
+    verdicts = state.run.verdicts or []
+    if verdicts:
+        from pytest_ascend_llm.benchmarking.table import verdict_table
+
+        failed = any(v.fails for v in verdicts)
+        terminalreporter.section("ascend-llm: tail-latency gate against the compared run", red=failed, green=not failed)
+        for line in verdict_table(verdicts):
+            terminalreporter.write_line(line, red=" regressed " in line)

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
+from pytest_ascend_llm.devices.spec_sheets import SPEC_TABLE, load_spec_file, lookup
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.hardware import SPEC_TABLE, load_spec_file, lookup
 from pytest_ascend_llm.metrics.roofline import decode_roofline
 from pytest_ascend_llm.models.arithmetic import kv_bytes_per_token
 

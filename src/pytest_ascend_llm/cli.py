@@ -11,8 +11,8 @@ import re
 import sys
 from pathlib import Path
 
+from pytest_ascend_llm.devices.spec_sheets import DeviceSpecSheet, lookup
 from pytest_ascend_llm.errors import LLMSetupError
-from pytest_ascend_llm.hardware import DeviceSpecSheet, lookup
 from pytest_ascend_llm.planning.capacity import (
     DTYPE_BYTES,
     check_concurrency,

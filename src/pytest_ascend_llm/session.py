@@ -10,9 +10,9 @@ from functools import cached_property
 
 from pytest_ascend_llm.devices.base import Device
 from pytest_ascend_llm.devices.detect import npu_unavailable_reason, open_device
+from pytest_ascend_llm.devices.spec_sheets import DeviceSpecSheet, load_spec_file, lookup
 from pytest_ascend_llm.engines.base import Engine
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
-from pytest_ascend_llm.hardware import DeviceSpecSheet, load_spec_file, lookup
 from pytest_ascend_llm.models.source import ModelSource, inspect_model_dir
 from pytest_ascend_llm.settings import Settings
 from pytest_ascend_llm.torch_backend import prepare_torch

@@ -9,7 +9,7 @@ rank drives its full port bandwidth whatever the world size. In a full mesh (Atl
 NPUs, each pair wired by its own HCCS link) a rank talking to n−1 peers uses n−1 links, so the peak
 is per-link × (n−1) and grows with the world size; beyond the mesh's size there is no single peak.
 
-Device names match a row exactly (as hardware.py does: case, spaces, dashes, underscores ignored);
+Device names match a row exactly (as devices/spec_sheets.py does: case, spaces, dashes, underscores ignored);
 an unknown device, or a part sold with either HCCS or PCIe (Ascend910B4), has no peak: None, and
 ``describe_link_peak`` says "no link peak for …".
 """
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from pytest_ascend_llm.hardware import normalize
+from pytest_ascend_llm.devices.spec_sheets import normalize
 
 NVIDIA_H100 = "https://www.nvidia.com/en-us/data-center/h100/"
 NVIDIA_A100_DATASHEET = "https://www.nvidia.com/content/dam/en-zz/Solutions/Data-Center/a100/pdf/nvidia-a100-datasheet-us-nvidia-1758950-r4-web.pdf"

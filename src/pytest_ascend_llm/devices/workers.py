@@ -13,9 +13,9 @@ import os
 import re
 from collections.abc import Mapping
 
+from pytest_ascend_llm.devices.visible import VISIBLE, listed_devices
 from pytest_ascend_llm.errors import LLMSetupError
 
-VISIBLE = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}
 DEVICE_FILES = {"npu": "/dev/davinci[0-9]*", "cuda": "/dev/nvidia[0-9]*"}
 
 
@@ -27,10 +27,7 @@ def driver_devices(kind: str) -> list[str]:
 
 def visible_devices(kind: str, environ: Mapping[str, str] = os.environ) -> list[str]:
     """The devices this run may use: the user's list if set (kept in its order), else the driver's."""
-    listed = environ.get(VISIBLE[kind], "").strip()
-    if listed:
-        return [part.strip() for part in listed.split(",") if part.strip()]
-    return driver_devices(kind)
+    return listed_devices(kind, environ) or driver_devices(kind)
 
 
 def accelerator_kind(requested: str | None) -> str | None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 
+from pytest_ascend_llm.devices.visible import listed_devices
 from pytest_ascend_llm.inventory.records import Card, Inventory
 
 IDLE_UTILIZATION_PCT = 5.0  # AICore / SM utilisation above this while we are not running means someone is
@@ -20,9 +21,7 @@ RUNTIME_FOOTPRINT_MB = 4096  # an idle 910B shows about 3.3 GB of HBM used by th
 def physical_index(kind: str, logical: int | None, environ: dict[str, str] | None = None) -> int:
     """The tool's card id for torch's device index: ASCEND_RT_VISIBLE_DEVICES / CUDA_VISIBLE_DEVICES
     renumber the cards a process sees, the tools do not."""
-    environ = os.environ if environ is None else environ
-    variable = {"npu": "ASCEND_RT_VISIBLE_DEVICES", "cuda": "CUDA_VISIBLE_DEVICES"}[kind]
-    visible = [part.strip() for part in environ.get(variable, "").split(",") if part.strip()]
+    visible = listed_devices(kind, os.environ if environ is None else environ)
     index = logical or 0
     if index < len(visible) and visible[index].isdigit():
         return int(visible[index])

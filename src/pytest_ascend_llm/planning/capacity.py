@@ -88,23 +88,20 @@ class CapacityPlan:
         static = self.device_memory_bytes - self.workspace_reserve_bytes
         return [
             f"{self.model_id}: {_count(self.parameter_count)} parameters in {self.dtype}: "
-            f"{_size(self.weight_bytes)} of weights, {_size(self.weight_bytes_per_device)} per device "
+            f"{format_bytes(self.weight_bytes)} of weights, {format_bytes(self.weight_bytes_per_device)} per device "
             f"at TP {self.tp_size}",
-            f"device {_size(self.device_memory_bytes)} x mem-fraction-static {self.mem_fraction_static:g} "
-            f"= {_size(static)} for weights + KV cache; {_size(self.workspace_reserve_bytes)} left "
+            f"device {format_bytes(self.device_memory_bytes)} x mem-fraction-static {self.mem_fraction_static:g} "
+            f"= {format_bytes(static)} for weights + KV cache; {format_bytes(self.workspace_reserve_bytes)} left "
             "for activations and workspace",
-            f"KV cache {_size(self.kv_pool_bytes_per_device)} per device at "
-            f"{_size(self.kv_bytes_per_token_per_device)} per token per device "
-            f"({_size(self.kv_bytes_per_token)} in total): {self.kv_tokens} tokens",
+            f"KV cache {format_bytes(self.kv_pool_bytes_per_device)} per device at "
+            f"{format_bytes(self.kv_bytes_per_token_per_device)} per token per device "
+            f"({format_bytes(self.kv_bytes_per_token)} in total): {self.kv_tokens} tokens",
             f"context {self.context_length}: at most {self.max_concurrent_sequences} concurrent full-length sequences",
         ]
 
 
 def _count(n: int) -> str:
     return f"{n / 1e9:.2f} B" if n >= 1e9 else f"{n / 1e6:.2f} M"
-
-
-_size = format_bytes
 
 
 def _check_tp(config: dict, tp_size: int) -> None:
@@ -142,8 +139,8 @@ def plan_capacity(
     fix = "use more tensor parallelism (--tp), a smaller dtype, or a larger card"
     if weights_per_device >= static:
         raise CapacityError(
-            f"{model_id} in {dtype} needs {_size(weights_per_device)} of weights per device at TP {tp_size}, "
-            f"but {mem_fraction_static:g} x {_size(device_memory_bytes)} = {_size(static)} must hold "
+            f"{model_id} in {dtype} needs {format_bytes(weights_per_device)} of weights per device at TP {tp_size}, "
+            f"but {mem_fraction_static:g} x {format_bytes(device_memory_bytes)} = {format_bytes(static)} must hold "
             f"weights and KV cache: {fix}"
         )
     kv_heads = int(config.get("num_key_value_heads") or config["num_attention_heads"])
@@ -154,7 +151,7 @@ def plan_capacity(
     tokens = pool // kv_per_device
     if tokens < context:
         raise CapacityError(
-            f"{model_id} in {dtype} at TP {tp_size} leaves {_size(pool)} per device for a KV cache of "
+            f"{model_id} in {dtype} at TP {tp_size} leaves {format_bytes(pool)} per device for a KV cache of "
             f"{tokens} tokens, less than one sequence of {context}: use a shorter context length, "
             "more tensor parallelism (--tp), a smaller dtype, or a larger card"
         )

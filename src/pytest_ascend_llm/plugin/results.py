@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from pytest_ascend_llm.devices.workers import VISIBLE
+from pytest_ascend_llm.devices.visible import VISIBLE
 from pytest_ascend_llm.plugin.gate import gate_verdicts
 from pytest_ascend_llm.plugin.state import TIMELINE_KEY, PluginState, stable_name
 

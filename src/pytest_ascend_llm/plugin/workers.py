@@ -31,7 +31,8 @@ def narrow_visible_devices(args: Sequence[str]) -> None:
     worker = os.environ.get("PYTEST_XDIST_WORKER")
     if not worker:
         return
-    from pytest_ascend_llm.devices.workers import VISIBLE, accelerator_kind, device_for_worker, visible_devices
+    from pytest_ascend_llm.devices.visible import VISIBLE
+    from pytest_ascend_llm.devices.workers import accelerator_kind, device_for_worker, visible_devices
 
     kind = accelerator_kind(requested_device(args))
     if kind is None:

@@ -1,1 +1,1 @@
-"""Online serving: OpenAI-compatible endpoints, load generation, and a test server with exact timing."""
+"""Online serving: the OpenAI-compatible streaming client, load generation, SLO goodput, and launched servers."""

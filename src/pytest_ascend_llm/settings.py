@@ -13,11 +13,13 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from pytest_ascend_llm.benchmarking.gate import GateRule, parse_rule
 from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
 from pytest_ascend_llm.errors import LLMSetupError
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.benchmarking.gate import GateRule
 
 DTYPE_CHOICES = ("auto", "float16", "bfloat16", "float32")  # models.loading.DTYPES maps the last three
 TRUE_WORDS = ("1", "true", "yes", "on")
@@ -122,6 +124,8 @@ def _slo(raw: object, origin: str) -> str | None:
 
 def _gate_rules(raw: object, origin: str) -> tuple[GateRule, ...] | None:
     """Repeated flags arrive as a list; a variable or ini key holds the rules comma-separated."""
+    from pytest_ascend_llm.benchmarking.gate import parse_rule
+
     if _unset(raw):
         return None
     texts = raw if isinstance(raw, list | tuple) else str(raw).split(",")

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from pytest_ascend_llm.benchmarking.adaptive import round_policy, warmup_rounds
 from pytest_ascend_llm.plugin.state import RunState
 from pytest_ascend_llm.plugin.timers import BenchmarkRounds, Rounds, Timer
 
@@ -23,6 +22,8 @@ if TYPE_CHECKING:
 
 def rounds_for(llm: LLMSession, percentile: float) -> Rounds:
     """The session's round plan for a case tracking ``percentile``."""
+    from pytest_ascend_llm.benchmarking.adaptive import round_policy, warmup_rounds
+
     settings, accelerator = llm.settings, llm.device.is_accelerator
     return Rounds(
         warmup=warmup_rounds(settings.warmup, accelerator),

@@ -6,11 +6,15 @@ or on an xdist controller the workers' records), the session's exit status, and 
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pytest
 
-from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED, Verdict, apply_gate
 from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 from pytest_ascend_llm.plugin.state import PluginState
+
+if TYPE_CHECKING:
+    from pytest_ascend_llm.benchmarking.gate import GateRule, Verdict
 
 
 def check_rules(config: pytest.Config, state: PluginState) -> None:
@@ -20,6 +24,14 @@ def check_rules(config: pytest.Config, state: PluginState) -> None:
 
 def saves_or_compares(config: pytest.Config) -> bool:
     return any(config.getoption(name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare"))
+
+
+def tracked_percentile_of(config: pytest.Config, rules: tuple[GateRule, ...]) -> float:
+    """The round-time percentile this run's adaptive rounds pin down (the gate's, or what a save needs)."""
+    from pytest_ascend_llm.benchmarking.adaptive import tracked_percentile
+    from pytest_ascend_llm.benchmarking.gate import round_time_percentiles
+
+    return tracked_percentile(round_time_percentiles(rules), saves_or_compares(config))
 
 
 def measured_cases(state: PluginState) -> dict[str, dict]:
@@ -38,6 +50,8 @@ def gate_verdicts(config: pytest.Config, state: PluginState) -> list[Verdict]:
         current = measured_cases(state)
         if not current or not rules:
             return []
+        from pytest_ascend_llm.benchmarking.gate import apply_gate
+
         state.run.verdicts = apply_gate(current, adapter.compared_cases(config), list(rules))
     return state.run.verdicts
 
@@ -50,6 +64,8 @@ class _GateOutcome:
 
 def apply_to_session(session: pytest.Session, state: PluginState) -> None:
     """A clear regression fails the session, and so does an uncompared case under --llm-compare-strict."""
+    from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED
+
     config = session.config
     verdicts = gate_verdicts(config, state)
     strict = state.settings.compare_strict

@@ -16,8 +16,6 @@ import os
 import pytest
 
 from pytest_ascend_llm import module_pins
-from pytest_ascend_llm.benchmarking.adaptive import tracked_percentile
-from pytest_ascend_llm.benchmarking.gate import round_time_percentiles
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
 from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 from pytest_ascend_llm.plugin import gate, markers, options, results, terminal, timers, workers
@@ -67,10 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
     markers.register_markers(config)
     settings = options.settings_from(config)
     args = command_line(config)
-    gated = round_time_percentiles(settings.compare_fail)
-    state = PluginState(
-        settings, asks_for_plugin(args, os.environ), tracked_percentile(gated, gate.saves_or_compares(config))
-    )
+    percentile = gate.tracked_percentile_of(config, settings.compare_fail)
+    state = PluginState(settings, asks_for_plugin(args, os.environ), percentile)
     config.stash[STATE_KEY] = state
     gate.check_rules(config, state)
     if not hasattr(config, "workerinput"):  # the controller (or the only process) writes the results file

@@ -169,7 +169,7 @@ class OptionSpec:
             return self.about
         shown = ",".join(f"{v:g}" for v in self.default) if isinstance(self.default, tuple) else self.default
         shown = f"{shown:g}" if isinstance(shown, float) else shown
-        return f"{self.about} (default {shown})"
+        return f"{self.about} (default: {shown})"
 
     def value(self, raw: object, origin: str) -> object:
         parsed = self.parse(raw, origin)

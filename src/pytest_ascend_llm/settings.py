@@ -322,6 +322,55 @@ class Settings:
         default=False,
         flag=True,
     )
+    drift_tolerance: float = option(
+        about="output fingerprints: the largest logprob difference (nats) that still counts as 'within tolerance', "
+        "and the top-2 margin below which a changed token is a 'tie flip'",
+        parse=_number(float, 0.0),
+        default=0.05,
+    )
+    drift_fail: str = option(
+        about="output fingerprints: 'on' fails a case whose outputs drifted from the compared run; 'off' only reports",
+        parse=_choice(("on", "off")),
+        default="on",
+    )
+    drift_across_models: bool = option(
+        about="compare fingerprints with a run of other weights (a quantized copy, a fine-tune); tokenizers must match",
+        parse=_flag,
+        default=False,
+        flag=True,
+    )
+    eval: str | None = option(
+        about="accuracy: a JSONL question set (GSM8K's question/answer '#### N', or prompt/answer)",
+        shown_default="a built-in, seeded, generated arithmetic set (skipped on random-weight models)",
+    )
+    eval_shots: int = option(
+        about="accuracy: few-shot examples taken from the set's first lines and never scored",
+        parse=_number(int, 0),
+        default=0,
+    )
+    eval_limit: int | None = option(
+        about="accuracy: score at most this many questions", parse=_number(int, 1), shown_default="all"
+    )
+    eval_baseline: float | None = option(
+        about="accuracy: the expected accuracy (0-1); with --llm-eval-tolerance the case fails when its 95% interval "
+        "lies wholly outside baseline ± tolerance",
+        parse=_number(float, 0.0, 1.0),
+    )
+    eval_tolerance: float = option(
+        about="accuracy: the band around --llm-eval-baseline", parse=_number(float, 0.0, 1.0), default=0.02
+    )
+    eval_concurrency: int = option(
+        about="accuracy: questions in flight at once on a server engine", parse=_number(int, 1), default=16
+    )
+    graph_mode: str = option(
+        about="eager, compiled (torch.compile; a launched server without --enforce-eager / with CUDA graphs) or both "
+        "(fingerprints in each mode, compared)",
+        parse=_choice(("eager", "compiled", "both")),
+        default="eager",
+    )
+    floors: str | None = option(
+        about="a TOML file of fixed floors per case and device (min tok/s, max TTFT/TPOT percentiles, min accuracy)"
+    )
     sources: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod

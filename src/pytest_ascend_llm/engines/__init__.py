@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         SamplingParams,
         SpeculativeConfig,
         SpeculativeStats,
+        TokenLogprob,
     )
 
 __all__ = [
@@ -32,6 +33,7 @@ __all__ = [
     "SamplingParams",
     "SpeculativeConfig",
     "SpeculativeStats",
+    "TokenLogprob",
 ]
 
 __getattr__ = lazy_attributes(__name__, dict.fromkeys(__all__, "base"))

@@ -31,6 +31,8 @@ class SamplingParams:
     top_k: int = 0
     seed: int | None = None
     ignore_eos: bool = False
+    logprobs: int = 0  # > 0: return each output token's logprob and this many top alternatives
+
 
     @property
     def greedy(self) -> bool:
@@ -64,6 +66,22 @@ class SpeculativeStats:
         return self.accepted / self.proposed if self.proposed else float("nan")
 
 
+@dataclass(frozen=True)
+class TokenLogprob:
+    """One output position: the chosen token's log-probability and the most likely alternatives there.
+    Tokens are ids where the engine returns ids, else the token's text (an OpenAI server's default)."""
+
+    token: int | str
+    logprob: float
+    top: tuple[tuple[int | str, float], ...] = ()  # (token, logprob), most likely first
+    text: str | None = None  # the token as text, where the engine says it
+
+    @property
+    def margin(self) -> float | None:
+        """How far the most likely token led the second (log-probability), None without two alternatives."""
+        return self.top[0][1] - self.top[1][1] if len(self.top) >= 2 else None
+
+
 @dataclass
 class GenerationResult:
     """One sequence's output, counted by the engine, with token arrival times relative to its start."""
@@ -76,6 +94,7 @@ class GenerationResult:
     cached_tokens: int = 0  # prompt tokens served from a prefix cache (SGLang meta_info.cached_tokens)
     speculative: SpeculativeStats | None = None
     reported_tokens: int | None = None  # a server's usage.completion_tokens (it may not return the ids)
+    logprobs: list[TokenLogprob] | None = None  # per output token, when SamplingParams.logprobs asked
 
     @property
     def output_tokens(self) -> int:

@@ -23,6 +23,8 @@ from pytest_ascend_llm.testing.fake_server import (
     start_fake_server,
     token_id,
 )
+from pytest_ascend_llm.testing.fake_server.answers import answer_words, evaluate, question_value
+from pytest_ascend_llm.testing.fake_server.outputs import Output, ranked_words
 
 
 @pytest.fixture(scope="module")
@@ -326,3 +328,127 @@ def test_startup_delay() -> None:
 def test_start_reports_a_server_that_exits() -> None:
     with pytest.raises(RuntimeError, match="exited"):
         start_fake_server("--status", "200")  # rejected by the argument parser
+
+
+# --- what the fake model says: logprobs, flips, jitter, answers ---
+
+
+def test_ranked_alternatives_have_distinct_ids_and_fixed_logprobs() -> None:
+    words = ranked_words("t3", 20)
+    assert words[:3] == ranked_words("t3", 3) and words[0] == "t3" and len({token_id(w) for w in words}) == 20
+    output = Output(("t0", "t1"), "length", key="a b")
+    ranked = output.ranked(1, 4)
+    assert [word for word, _ in ranked] == ranked_words("t1", 4) and ranked == output.ranked(1, 4)
+    values = [value for _, value in ranked]
+    assert -0.5 <= values[0] <= -0.01 and all(1.0 <= a - b <= 2.0 for a, b in zip(values, values[1:]))
+    assert Output(("t0", "t1"), "length", key="a c").ranked(1, 4) != ranked  # another prompt, other values
+
+
+def test_flip_swaps_one_token_with_its_runner_up_and_jitter_keeps_the_ranking() -> None:
+    plain = Output(tuple(f"t{i}" for i in range(4)), "length", key="p")
+    flipped = Output(plain.natural, "length", key="p", flip=2)
+    assert flipped.text(0, 4) == f"t0 t1 {ranked_words('t2', 2)[1]} t3 " and plain.text(0, 4) == output_text(0, 4)
+    (first, top), (second, runner_up), third = plain.ranked(2, 3)
+    assert flipped.ranked(2, 3) == [(second, top), (first, runner_up), third]  # the values stay by rank
+    assert all(flipped.ranked(i, 3) == plain.ranked(i, 3) for i in (0, 1, 3))
+    jittered = Output(plain.natural, "length", key="p", jitter=0.3)
+    for index in range(4):
+        moved, base = jittered.ranked(index, 5), plain.ranked(index, 5)
+        assert [w for w, _ in moved] == [w for w, _ in base]
+        assert all(abs(a[1] - b[1]) <= 0.3 for a, b in zip(moved, base)) and moved != base
+        assert [v for _, v in moved] == sorted((v for _, v in moved), reverse=True)
+    assert Output(plain.natural, "length", key="p", jitter=0.3, seed=1).ranked(0, 5) != jittered.ranked(0, 5)
+
+
+def test_arithmetic_questions_are_read_from_the_prompts_last_question() -> None:
+    assert evaluate("12 * 7 + 3") == 87 and evaluate("(1 - 4) * -2") == 6 and evaluate("2 ** 3") is None
+    assert question_value("Q: What is 1 + 1? Then: what is 12 * (7 + 3) ?") == 120
+    assert question_value("What is 7 / 2?") is None and question_value("no question here") is None
+    assert answer_words("What is 2 + 2?", 1.0) == ("The", "answer", "is", "4.")
+    assert answer_words("What is 2 + 2?", 0.0) == ("The", "answer", "is", "5.")
+    assert answer_words("Say hi", 1.0) is None
+
+
+def test_completions_logprobs_stream_in_vllms_format_with_token_ids(server: str) -> None:
+    request = {"prompt": "one two", "max_tokens": 3, "logprobs": 2, "return_tokens_as_token_ids": True}
+    _, events = stream(server, "/v1/completions", request)
+    chunks = [chunk["choices"][0] for chunk in payloads(events)]
+    assert [set(c["logprobs"]) for c in chunks] == [{"text_offset", "token_logprobs", "tokens", "top_logprobs"}] * 3
+    assert [c["logprobs"]["tokens"] for c in chunks] == [[f"token_id:{token_id(f't{i}')}"] for i in range(3)]
+    assert [c["logprobs"]["text_offset"] for c in chunks] == [[0], [3], [6]]  # characters before each token
+    for choice in chunks:
+        [top] = choice["logprobs"]["top_logprobs"]
+        [chosen] = choice["logprobs"]["tokens"]
+        assert len(top) == 2 and max(top, key=top.get) == chosen
+        assert top[chosen] == choice["logprobs"]["token_logprobs"][0]
+    status, whole = call_json(server, "POST", "/v1/completions", request)
+    assert status == 200 and whole["choices"][0]["text"] == "t0 t1 t2 "
+    streamed = {key: [v for c in chunks for v in c["logprobs"][key]] for key in chunks[0]["logprobs"]}
+    assert whole["choices"][0]["logprobs"] == streamed  # the same values streamed or not, every time
+    as_text = call_json(server, "POST", "/v1/completions", {**request, "return_tokens_as_token_ids": False})[1]
+    assert as_text["choices"][0]["logprobs"]["tokens"] == ["t0 ", "t1 ", "t2 "]
+    single = call_json(server, "POST", "/v1/completions", {**request, "logprobs": 0})[1]
+    assert [len(top) for top in single["choices"][0]["logprobs"]["top_logprobs"]] == [1, 1, 1]
+
+
+def test_chat_logprobs_stream_in_vllms_format(server: str) -> None:
+    request = {"messages": [{"role": "user", "content": "one two"}], "max_tokens": 2, "logprobs": True}
+    _, events = stream(server, "/v1/chat/completions", {**request, "top_logprobs": 3})
+    contents = [chunk["choices"][0]["logprobs"]["content"] for chunk in payloads(events)]
+    assert [[entry["token"] for entry in content] for content in contents] == [["t0 "], ["t1 "]]
+    for [entry] in contents:
+        assert entry["bytes"] == list(entry["token"].encode()) and len(entry["top_logprobs"]) == 3
+        assert entry["top_logprobs"][0] == {k: entry[k] for k in ("token", "logprob", "bytes")}
+    completion = call_json(server, "POST", "/v1/completions", {"prompt": "one two", "max_tokens": 2, "logprobs": 3})
+    values = completion[1]["choices"][0]["logprobs"]["token_logprobs"]
+    assert [entry["logprob"] for [entry] in contents] == values  # the same prompt words, the same logprobs
+    status, whole = call_json(server, "POST", "/v1/chat/completions", request)
+    assert status == 200 and [e["top_logprobs"] for e in whole["choices"][0]["logprobs"]["content"]] == [[], []]
+    plain = call_json(server, "POST", "/v1/chat/completions", {**request, "logprobs": False})[1]
+    assert plain["choices"][0]["logprobs"] is None
+
+
+def test_invalid_logprob_requests(server: str) -> None:
+    chat = {"messages": [{"role": "user", "content": "x"}], "max_tokens": 1}
+    status, body = call_json(server, "POST", "/v1/chat/completions", {**chat, "top_logprobs": 2})
+    assert status == 400 and "`logprobs` must be set to true" in body["error"]["message"]
+    status, body = call_json(server, "POST", "/v1/chat/completions", {**chat, "logprobs": True, "top_logprobs": 21})
+    assert status == 400 and "top_logprobs must be an integer from 0 to 20" in body["error"]["message"]
+    status, body = call_json(server, "POST", "/v1/completions", {"prompt": "x", "max_tokens": 1, "logprobs": "2"})
+    assert status == 400 and "logprobs must be an integer" in body["error"]["message"]
+
+
+def test_answer_accuracy_answers_the_hash_chosen_fraction_right_and_stops() -> None:
+    """200 distinct questions at --answer-accuracy 0.7: exactly 138 right (0.69; the hash of each prompt
+    decides, so the count is fixed), every wrong one off by one, and the answer ends the output."""
+    questions = [(f"Answer with a number.\nQuestion: What is {i} * 7 + {i % 5}?", i * 7 + i % 5) for i in range(200)]
+    with start_fake_server("--answer-accuracy", "0.7") as fake:
+        answers = []
+        for prompt, value in questions:
+            status, body = call_json(fake.url, "POST", "/v1/completions", {"prompt": prompt, "max_tokens": 16})
+            assert status == 200 and body["choices"][0]["finish_reason"] == "stop"
+            assert body["usage"]["completion_tokens"] == 4
+            answers.append((body["choices"][0]["text"], value))
+        repeat = call_json(fake.url, "POST", "/v1/completions", {"prompt": questions[0][0], "max_tokens": 16})[1]
+        chat = {"messages": [{"role": "user", "content": "What is 6 * 7?"}], "max_tokens": 8, "ignore_eos": True}
+        padded = call_json(fake.url, "POST", "/v1/chat/completions", chat)[1]["choices"][0]
+        short = call_json(fake.url, "POST", "/v1/completions", {"prompt": "What is 1 + 1?", "max_tokens": 2})[1]
+        plain = call_json(fake.url, "POST", "/v1/completions", {"prompt": "no question", "max_tokens": 2})[1]
+    right = [text == f"The answer is {value}. " for text, value in answers]
+    assert sum(right) == 138 and abs(sum(right) - 140) < 3 * (200 * 0.7 * 0.3) ** 0.5
+    assert all(ok or text == f"The answer is {value + 1}. " for ok, (text, value) in zip(right, answers))
+    assert repeat["choices"][0]["text"] == answers[0][0]
+    assert padded["message"]["content"] == "The answer is 42. t4 t5 t6 t7 " and padded["finish_reason"] == "length"
+    assert short["choices"][0]["text"] == "The answer " and short["choices"][0]["finish_reason"] == "length"
+    assert plain["choices"][0]["text"] == "t0 t1 "
+
+
+def test_answers_stream_with_the_servers_timing() -> None:
+    ttft, itl = 0.05, 0.02
+    with start_fake_server("--answer-accuracy", "1", "--ttft", str(ttft), "--itl", str(itl)) as fake:
+        sent, events = stream(fake.url, "/v1/completions", {"prompt": "What is 3 * 3?", "max_tokens": 9})
+    chunks = payloads(events)
+    assert "".join(c["choices"][0]["text"] for c in chunks) == "The answer is 9. "
+    assert [c["choices"][0]["finish_reason"] for c in chunks] == [None, None, None, "stop"]
+    for index, (arrived, _) in enumerate(events[:-1]):
+        assert arrived - sent >= ttft + index * itl - 1e-3

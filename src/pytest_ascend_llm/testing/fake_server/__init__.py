@@ -6,6 +6,14 @@ so what a client measures can be compared with what was scheduled. It also fails
 cut mid-way, error statuses, a health check that never passes, a late start, requests never answered)
 to test how clients handle failures.
 
+What it says is deterministic too (``outputs``, ``answers``): ``t0 t1 …``, with per-token logprobs in
+vLLM's formats when a request asks (completions' ``logprobs: k``, chat's ``logprobs``/``top_logprobs``,
+``return_tokens_as_token_ids``), the same for the same prompt every time. For drift tests,
+``--logprob-jitter X`` (seeded by ``--logprob-seed``) moves the logprobs and ``--flip-after N`` changes the
+output token at position N. For accuracy tests, ``--answer-accuracy F`` answers a prompt's last
+``What is <integer expression>?`` with ``The answer is N.``, right for a hash-chosen fraction F of
+distinct prompts and N + 1 for the rest.
+
 Only asyncio and the standard library, with a minimal HTTP/1.1: at 256 concurrent streams the server's
 own overhead must stay far below the timings it simulates.
 

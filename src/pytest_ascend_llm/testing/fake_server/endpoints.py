@@ -13,12 +13,18 @@ from typing import Any
 
 from pytest_ascend_llm.testing.fake_server.http11 import BadRequest, Connection, Request, error_payload
 from pytest_ascend_llm.testing.fake_server.options import HOST, LISTENING_PREFIX, Options, parse_options
+from pytest_ascend_llm.testing.fake_server.outputs import (
+    MAX_LOGPROBS,
+    Output,
+    chat_logprobs,
+    completion_logprobs,
+    plan_output,
+)
 from pytest_ascend_llm.testing.fake_server.tokens import (
     PrefixCache,
     Tokens,
     chunk_bounds,
     chunk_deadline,
-    output_text,
     prompt_words,
     sleep_until,
     token_id,
@@ -41,6 +47,16 @@ class Generation:
     stream: bool
     include_usage: bool
     continuous_usage: bool = False  # vLLM's stream_options.continuous_usage_stats: usage in every chunk
+    ignore_eos: bool = False
+    logprobs: int | None = None  # alternatives per token when logprobs were asked for, else None
+    as_token_ids: bool = False  # vLLM's return_tokens_as_token_ids: tokens named "token_id:N"
+
+    def logprobs_of(self, output: Output, start: int, stop: int) -> dict[str, Any] | None:
+        """The choice's ``logprobs`` for output tokens ``start`` to ``stop - 1``, in this API's format."""
+        if self.logprobs is None:
+            return None
+        render = chat_logprobs if self.chat else completion_logprobs
+        return render(output, start, stop, self.logprobs, self.as_token_ids)
 
 
 def _is_token_ids(value: Any) -> bool:
@@ -74,6 +90,24 @@ def message_text(payload: dict[str, Any]) -> str:
     return " ".join(texts)
 
 
+def logprob_request(payload: dict[str, Any], chat: bool) -> int | None:
+    """The alternatives asked for per token: completions' ``logprobs: k``, chat's ``logprobs: true`` with
+    ``top_logprobs: k`` (0 when absent); None when logprobs were not asked for."""
+    top = payload.get("logprobs")
+    if chat:
+        asked, top = top, payload.get("top_logprobs")
+        if not asked:
+            if top is not None:
+                raise BadRequest("when using `top_logprobs`, `logprobs` must be set to true")
+            return None
+        top = 0 if top is None else top
+    elif top is None:
+        return None
+    if not isinstance(top, int) or isinstance(top, bool) or not 0 <= top <= MAX_LOGPROBS:
+        raise BadRequest(f"{'top_logprobs' if chat else 'logprobs'} must be an integer from 0 to {MAX_LOGPROBS}")
+    return top
+
+
 def parse_generation(payload: dict[str, Any], chat: bool, max_model_len: int) -> Generation:
     kind, prompt = ("words", prompt_words(message_text(payload))) if chat else completion_prompt(payload)
     max_tokens = payload.get("max_tokens")
@@ -90,13 +124,23 @@ def parse_generation(payload: dict[str, Any], chat: bool, max_model_len: int) ->
     stream_options = payload.get("stream_options") or {}
     include_usage = isinstance(stream_options, dict) and bool(stream_options.get("include_usage"))
     continuous = include_usage and bool(stream_options.get("continuous_usage_stats"))
-    return Generation(chat, kind, prompt, max_tokens, bool(payload.get("stream")), include_usage, continuous)
+    return Generation(
+        chat,
+        kind,
+        prompt,
+        max_tokens,
+        bool(payload.get("stream")),
+        include_usage,
+        continuous,
+        ignore_eos=bool(payload.get("ignore_eos")),
+        logprobs=logprob_request(payload, chat),
+        as_token_ids=bool(payload.get("return_tokens_as_token_ids")),
+    )
 
 
-def usage(generation: Generation, cached: int, completion: int | None = None) -> dict[str, Any]:
-    """Token counts; ``completion`` is the running count of a continuous-usage chunk."""
+def usage(generation: Generation, cached: int, completion: int) -> dict[str, Any]:
+    """Token counts; ``completion`` is the output so far (a continuous-usage chunk) or in all."""
     prompt_tokens = len(generation.prompt)
-    completion = generation.max_tokens if completion is None else completion
     return {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion,
@@ -105,13 +149,28 @@ def usage(generation: Generation, cached: int, completion: int | None = None) ->
     }
 
 
-def chunk_choice(chat: bool, text: str, first: bool, last: bool) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Reply:
+    """What one generation request is answered with: the request, the output planned for it, its cached
+    prompt tokens and its response id."""
+
+    generation: Generation
+    output: Output
+    cached: int
+    response_id: str
+
+    def usage(self, completion: int | None = None) -> dict[str, Any]:
+        return usage(self.generation, self.cached, len(self.output) if completion is None else completion)
+
+
+def chunk_choice(
+    chat: bool, text: str, first: bool, finish_reason: str | None, logprobs: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The choice of one streamed chunk; the first chat chunk carries the role, the last the finish reason."""
-    finish_reason = "length" if last else None
     if chat:
         delta = {"role": "assistant", "content": text} if first else {"content": text}
-        return {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-    return {"index": 0, "text": text, "logprobs": None, "finish_reason": finish_reason, "stop_reason": None}
+        return {"index": 0, "delta": delta, "logprobs": logprobs, "finish_reason": finish_reason}
+    return {"index": 0, "text": text, "logprobs": logprobs, "finish_reason": finish_reason, "stop_reason": None}
 
 
 class ChunkRenderer:
@@ -120,15 +179,18 @@ class ChunkRenderer:
 
     _MARK = "\x00"
 
-    def __init__(self, base: dict[str, Any], chat: bool) -> None:
+    def __init__(self, base: dict[str, Any], chat: bool, finish_reason: str = "length") -> None:
         self.base = base
         self.chat = chat
-        middle = json.dumps({**base, "choices": [chunk_choice(chat, self._MARK, first=False, last=False)]})
+        self.finish_reason = finish_reason
+        middle = json.dumps({**base, "choices": [chunk_choice(chat, self._MARK, first=False, finish_reason=None)]})
         self._before, self._after = middle.split(json.dumps(self._MARK))
 
-    def render(self, text: str, first: bool, last: bool) -> str:
-        if first or last:
-            return json.dumps({**self.base, "choices": [chunk_choice(self.chat, text, first, last)]})
+    def render(self, text: str, first: bool, last: bool, logprobs: dict[str, Any] | None = None) -> str:
+        """A chunk's JSON; chunks with logprobs (or the first or last) are serialised whole."""
+        if first or last or logprobs is not None:
+            finish = self.finish_reason if last else None
+            return json.dumps({**self.base, "choices": [chunk_choice(self.chat, text, first, finish, logprobs)]})
         return self._before + json.dumps(text) + self._after
 
 
@@ -266,61 +328,58 @@ class FakeOpenAIServer:
         generation = parse_generation(request.json(), chat, options.max_model_len)
         cached = self.cache.match_and_add(generation.kind, generation.prompt)
         serial = next(self._ids)
-        response_id = f"chatcmpl-{serial:08x}" if chat else f"cmpl-{serial:08x}"
+        output = plan_output(generation.prompt, generation.kind, generation.max_tokens, generation.ignore_eos, options)
+        reply = Reply(generation, output, cached, f"chatcmpl-{serial:08x}" if chat else f"cmpl-{serial:08x}")
         if generation.stream:
-            return await self._stream(request, connection, generation, cached, response_id)
-        return await self._respond_whole(request, connection, generation, cached, response_id)
+            return await self._stream(request, connection, reply)
+        return await self._respond_whole(request, connection, reply)
 
     def _base(self, response_id: str, obj: str) -> dict[str, Any]:
         return {"id": response_id, "object": obj, "created": int(time.time()), "model": self.options.model_name}
 
-    async def _stream(
-        self, request: Request, connection: Connection, generation: Generation, cached: int, response_id: str
-    ) -> bool:
+    async def _stream(self, request: Request, connection: Connection, reply: Reply) -> bool:
         """Chunk i at arrival + ttft + i * itl; the last token chunk carries finish_reason (as vLLM's)."""
-        options = self.options
-        base = self._base(response_id, "chat.completion.chunk" if generation.chat else "text_completion")
-        renderer = ChunkRenderer(base, generation.chat)
-        bounds = chunk_bounds(generation.max_tokens, options.chunk_tokens)
+        options, generation, output = self.options, reply.generation, reply.output
+        base = self._base(reply.response_id, "chat.completion.chunk" if generation.chat else "text_completion")
+        renderer = ChunkRenderer(base, generation.chat, output.finish_reason)
+        bounds = chunk_bounds(len(output), options.chunk_tokens)
         last = len(bounds) - 1
         await connection.start_stream(request.keep_alive)
-        sent = self.sent.setdefault(" ".join(map(str, generation.prompt)), [])
+        sent = self.sent.setdefault(output.key, [])
         for index, (start, stop) in enumerate(bounds):
             if index == options.fail_after_chunks:
                 await connection.cut()
                 return False
             await sleep_until(chunk_deadline(request.arrival, options.ttft, options.itl, index))
-            event = renderer.render(output_text(start, stop), index == 0, index == last)
+            logprobs = generation.logprobs_of(output, start, stop)
+            event = renderer.render(output.text(start, stop), index == 0, index == last, logprobs)
             if generation.continuous_usage:
-                event = json.dumps(json.loads(event) | {"usage": usage(generation, cached, stop)})
+                event = json.dumps(json.loads(event) | {"usage": reply.usage(stop)})
             await connection.send_event(event)
             sent.append(asyncio.get_running_loop().time() - request.arrival)
         if options.fail_after_chunks is not None:  # N at least the chunk count: cut before [DONE]
             await connection.cut()
             return False
         if generation.include_usage:
-            await connection.send_event(json.dumps({**base, "choices": [], "usage": usage(generation, cached)}))
+            await connection.send_event(json.dumps({**base, "choices": [], "usage": reply.usage()}))
         await connection.send_event("[DONE]")
         await connection.end_stream()
         return request.keep_alive
 
-    async def _respond_whole(
-        self, request: Request, connection: Connection, generation: Generation, cached: int, response_id: str
-    ) -> bool:
+    async def _respond_whole(self, request: Request, connection: Connection, reply: Reply) -> bool:
         """The whole answer when its last chunk would have been streamed."""
-        options = self.options
-        chunks = len(chunk_bounds(generation.max_tokens, options.chunk_tokens))
+        options, generation, output = self.options, reply.generation, reply.output
+        chunks = len(chunk_bounds(len(output), options.chunk_tokens))
         await sleep_until(chunk_deadline(request.arrival, options.ttft, options.itl, chunks - 1))
-        text = output_text(0, generation.max_tokens)
+        text = output.text(0, len(output))
+        choice = {"logprobs": generation.logprobs_of(output, 0, len(output)), "finish_reason": output.finish_reason}
         if generation.chat:
-            body = self._base(response_id, "chat.completion")
-            message = {"role": "assistant", "content": text}
-            body["choices"] = [{"index": 0, "message": message, "logprobs": None, "finish_reason": "length"}]
+            body = self._base(reply.response_id, "chat.completion")
+            body["choices"] = [{"index": 0, "message": {"role": "assistant", "content": text}, **choice}]
         else:
-            body = self._base(response_id, "text_completion")
-            choice = {"index": 0, "text": text, "logprobs": None, "finish_reason": "length", "stop_reason": None}
-            body["choices"] = [choice]
-        body["usage"] = usage(generation, cached)
+            body = self._base(reply.response_id, "text_completion")
+            body["choices"] = [{"index": 0, "text": text, **choice, "stop_reason": None}]
+        body["usage"] = reply.usage()
         return await self._json(connection, request, body)
 
 

@@ -14,7 +14,8 @@ LISTENING_PREFIX = "listening on "
 
 @dataclass(frozen=True)
 class Options:
-    """What the command line sets: the timing, the model's identity and the faults to inject."""
+    """What the command line sets: the timing, the model's identity, the faults to inject and what the
+    fake model says (flips, logprob jitter, arithmetic answers)."""
 
     port: int = 0
     model_name: str = "fake-model"
@@ -27,6 +28,10 @@ class Options:
     never_healthy: bool = False
     startup_delay: float = 0.0
     hang: bool = False
+    logprob_jitter: float = 0.0
+    logprob_seed: int = 0
+    flip_after: int | None = None
+    answer_accuracy: float | None = None
 
 
 def _non_negative_float(text: str) -> float:
@@ -44,6 +49,13 @@ def _int_at_least(minimum: int) -> Callable[[str], int]:
         return value
 
     return parse
+
+
+def _fraction(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"must be a fraction from 0 to 1, got {text}")
+    return value
 
 
 def _error_status(text: str) -> int:
@@ -74,6 +86,26 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--never-healthy", action="store_true", help="/health answers 503 forever")
     parser.add_argument("--startup-delay", type=_non_negative_float, default=0.0, help="listen only after this")
     parser.add_argument("--hang", action="store_true", help="never answer generation requests")
+    parser.add_argument(
+        "--logprob-jitter",
+        type=_non_negative_float,
+        default=0.0,
+        help="move every logprob by a seeded amount within ±X (the ranking holds for X < 0.5)",
+    )
+    parser.add_argument("--logprob-seed", type=int, default=0, help="the draw --logprob-jitter uses")
+    parser.add_argument(
+        "--flip-after",
+        type=_int_at_least(0),
+        default=None,
+        help="swap the output token at position N (0-based: after N unchanged ones) with its runner-up",
+    )
+    parser.add_argument(
+        "--answer-accuracy",
+        type=_fraction,
+        default=None,
+        help="answer a prompt's last 'What is <integer expression>?' with 'The answer is N.', right for this "
+        "fraction of distinct prompts (a hash of the prompt decides) and N + 1 otherwise",
+    )
     return parser
 
 

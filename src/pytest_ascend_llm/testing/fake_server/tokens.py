@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import collections
+import hashlib
 import zlib
 from typing import Any
 
@@ -21,6 +22,12 @@ def prompt_words(text: str) -> Tokens:
 def token_id(word: str) -> int:
     """A stable id for a word (crc32, not hash(): the same in every process and run)."""
     return zlib.crc32(word.encode("utf-8")) % 1000
+
+
+def unit(*parts: object) -> float:
+    """A stable draw in [0, 1) from its parts (blake2b: the same in every process, spread evenly)."""
+    digest = hashlib.blake2b("\x1f".join(map(str, parts)).encode("utf-8"), digest_size=8).digest()
+    return int.from_bytes(digest, "big") / 2**64
 
 
 def output_text(start: int, stop: int) -> str:

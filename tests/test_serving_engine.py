@@ -205,3 +205,113 @@ def test_malformed_and_truncated_streams_are_one_line_each():
         done.feed(line, 0.2)
     record = done.finish()
     assert [c.count for c in record.chunks] == [3] and record.prompt_tokens == 5 and record.text == "a b"
+
+
+LOGPROBS = SamplingParams(max_new_tokens=5, ignore_eos=True, logprobs=3)
+
+
+def _positions(result) -> list[tuple]:
+    return [(p.token, p.logprob, p.top, p.text) for p in result.logprobs]
+
+
+def test_logprobs_come_through_completions_and_chat_as_token_ids_and_repeat_exactly():
+    from pytest_ascend_llm.testing.fake_server import token_id
+
+    with start_fake_server("--itl", "0.001") as server:
+        engine = _engine(server)
+        chat = engine.format_chat([{"role": "user", "content": "one two three"}])
+        text, answer = engine.generate(["one two three", chat], LOGPROBS)
+        again = engine.generate(["one two three", chat], LOGPROBS)
+        [plain] = engine.generate(["one two three"], SamplingParams(max_new_tokens=5, ignore_eos=True))
+    for result in (text, answer):
+        assert [p.token for p in result.logprobs] == [token_id(f"t{i}") for i in range(5)]  # "token_id:N" read
+        assert all(p.text is None and len(p.top) == 3 and p.top[0] == (p.token, p.logprob) for p in result.logprobs)
+        assert all([v for _, v in p.top] == sorted((v for _, v in p.top), reverse=True) for p in result.logprobs)
+        assert all(p.margin >= 1.0 for p in result.logprobs)
+    assert _positions(text) == _positions(answer)  # the same prompt words: the same fake logprobs
+    assert [_positions(r) for r in again] == [_positions(text), _positions(answer)]
+    assert plain.logprobs is None and plain.text == text.text == "t0 t1 t2 t3 t4 "
+
+
+def test_jitter_moves_logprobs_and_flip_changes_the_token_at_its_position():
+    with start_fake_server() as reference, start_fake_server("--logprob-jitter", "0.2") as jittered:
+        [base] = _engine(reference).generate(["a b c"], LOGPROBS)
+        [moved] = _engine(jittered).generate(["a b c"], LOGPROBS)
+        [moved_again] = _engine(jittered).generate(["a b c"], LOGPROBS)
+    with start_fake_server("--flip-after", "2") as flipping:
+        [flipped] = _engine(flipping).generate(["a b c"], LOGPROBS)
+    assert [p.token for p in moved.logprobs] == [p.token for p in base.logprobs] and moved.text == base.text
+    differences = [abs(a.logprob - b.logprob) for a, b in zip(moved.logprobs, base.logprobs)]
+    assert all(d <= 0.2 for d in differences) and max(differences) > 0
+    assert _positions(moved_again) == _positions(moved)  # seeded: the same jitter every time
+    changed = [i for i, (a, b) in enumerate(zip(flipped.logprobs, base.logprobs)) if a.token != b.token]
+    assert changed == [2] and flipped.logprobs[2].token == base.logprobs[2].top[1][0]  # the runner-up won
+    assert flipped.text.split()[:2] == base.text.split()[:2] and flipped.text.split()[2] != "t2"
+
+
+def test_requests_without_logprobs_are_the_same_bytes_as_before():
+    import json
+
+    from pytest_ascend_llm.serving.client import ChatMessages, request_body
+
+    params = SamplingParams(max_new_tokens=4, top_k=5, seed=1)
+    before = {
+        "max_tokens": 4, "temperature": 0.0, "top_p": 1.0, "ignore_eos": False, "stream": True,
+        "stream_options": {"include_usage": True, "continuous_usage_stats": True}, "top_k": 5, "seed": 1, "model": "m",
+    }  # fmt: skip
+    messages = ChatMessages(({"role": "user", "content": "hi"},))
+    path, completion = request_body("a b", params, "m")
+    assert path == "/v1/completions" and json.dumps(completion) == json.dumps(before | {"prompt": "a b"})
+    path, chat = request_body(messages, params, "m")
+    assert path == "/v1/chat/completions"
+    assert json.dumps(chat) == json.dumps(before | {"messages": [{"role": "user", "content": "hi"}]})
+    asked = SamplingParams(max_new_tokens=4, logprobs=2)
+    completion = request_body([1, 2], asked, None)[1]
+    assert {k: completion[k] for k in ("logprobs", "return_tokens_as_token_ids")} == {
+        "logprobs": 2, "return_tokens_as_token_ids": True,
+    }  # fmt: skip
+    chat = request_body(messages, asked, None)[1]
+    assert {k: chat[k] for k in ("logprobs", "top_logprobs", "return_tokens_as_token_ids")} == {
+        "logprobs": True, "top_logprobs": 2, "return_tokens_as_token_ids": True,
+    }  # fmt: skip
+
+
+def test_logprobs_of_servers_that_name_tokens_by_text_are_sorted_and_capped():
+    """vLLM's completions top_logprobs adds the chosen token as a (k+1)-th when it is not among the k, and
+    chat's list need not be sorted (the sampled token first); servers ignoring return_tokens_as_token_ids
+    send text. Without usage, a chunk's logprobs count its tokens."""
+    import json
+
+    from pytest_ascend_llm.serving.client import _StreamReader
+    from pytest_ascend_llm.serving.records import RequestRecord
+    from pytest_ascend_llm.serving.summary import as_generation
+
+    completion = {
+        "tokens": ["Hel", "lo"],
+        "token_logprobs": [-2.5, -0.1],
+        "text_offset": [0, 3],
+        "top_logprobs": [{"Hel": -2.5, "Hi": -0.3, "Hey": -1.0}, {"lo": -0.1, "token_id:7": -3.0}],
+    }
+    chat = {
+        "content": [
+            {
+                "token": "token_id:42",
+                "logprob": -0.7,
+                "bytes": [],
+                "top_logprobs": [{"token": "token_id:42", "logprob": -0.7}, {"token": "x", "logprob": -0.2}],
+            }
+        ]
+    }
+    reader = _StreamReader(RequestRecord(0), 0.0, top_logprobs=2)
+    for line in (
+        {"choices": [{"text": "Hello", "logprobs": completion}]},
+        {"choices": [{"delta": {"content": "!"}, "logprobs": chat, "finish_reason": "stop"}]},
+    ):
+        reader.feed(b"data: " + json.dumps(line).encode(), 0.1)
+    reader.feed(b"data: [DONE]", 0.2)
+    result = as_generation(reader.finish())
+    hel, lo, bang = result.logprobs
+    assert (hel.token, hel.logprob, hel.top, hel.text) == ("Hel", -2.5, (("Hi", -0.3), ("Hey", -1.0)), "Hel")
+    assert lo.top == (("lo", -0.1), (7, -3.0)) and lo.margin == pytest.approx(2.9)
+    assert (bang.token, bang.text, bang.top) == (42, None, (("x", -0.2), (42, -0.7)))
+    assert [chunk.count for chunk in result.chunks] == [2, 1] and result.output_tokens == 3

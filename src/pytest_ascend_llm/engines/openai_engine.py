@@ -4,6 +4,8 @@ launches (``vllm-server``, ``sglang-server``) and then talks to the same way.
 A batch passed to ``generate`` is sent as concurrent streamed requests, one per prompt: that is what a
 batch means to a server. The split prefill/decode steps and explicit KV handles do not exist behind an
 HTTP API, so those raise EngineCapabilityError and the suite skips those cases with the reason.
+With ``SamplingParams.logprobs`` k > 0 each request asks for per-token logprobs (``serving.client``
+names the fields) and each result carries them in ``GenerationResult.logprobs``.
 """
 
 from __future__ import annotations

@@ -8,6 +8,15 @@ arrives, with no pydantic model built per chunk), and reaches the servers' own n
 Failures become one line naming the fix: a refused connection, a non-2xx answer (with the server's
 own message), a timeout, a stream cut short or one that is not SSE JSON. The API key goes only into the
 Authorization header; it is never part of a message, a record or a report.
+
+Logprobs (``SamplingParams.logprobs`` k > 0) are asked for in each API's own fields: ``"logprobs": k`` on
+/v1/completions, ``"logprobs": true, "top_logprobs": k`` on /v1/chat/completions, both with vLLM's
+``"return_tokens_as_token_ids": true`` (tokens then read ``"token_id:123"``, parsed to ints; a server
+that ignores it names tokens by their text, kept as strings). Each streamed chunk carries the logprobs of
+its own tokens (vLLM's CompletionLogProbs ``tokens``/``token_logprobs``/``top_logprobs`` lists, or the
+chat ``logprobs.content`` entries); they are read into one TokenLogprob per output token, alternatives
+most likely first and at most k of them (a completions server adds the chosen token as a (k+1)-th when
+it is not among the k).
 """
 
 from __future__ import annotations
@@ -18,6 +27,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
 
+from pytest_ascend_llm.engines.base import TokenLogprob
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.serving.records import COMPLETED, FAILED, TIMED_OUT, RequestRecord, reconcile_counts
@@ -110,12 +120,70 @@ def sampling_payload(params, model: str | None) -> dict[str, object]:
     return payload
 
 
+def logprob_fields(params, chat: bool) -> dict[str, object]:
+    """The request's logprob fields: none unless ``params.logprobs`` asks for k > 0 alternatives."""
+    top = params.logprobs
+    if top <= 0:
+        return {}
+    asked: dict[str, object] = {"logprobs": True, "top_logprobs": top} if chat else {"logprobs": top}
+    return asked | {"return_tokens_as_token_ids": True}
+
+
 def request_body(prompt, params, model: str | None) -> tuple[str, dict[str, object]]:
     """(path, JSON body): chat messages go to /v1/chat/completions, text or token ids to /v1/completions."""
     body = sampling_payload(params, model)
     if isinstance(prompt, ChatMessages):
-        return "/v1/chat/completions", body | {"messages": [dict(m) for m in prompt.messages]}
-    return "/v1/completions", body | {"prompt": prompt if isinstance(prompt, str) else list(prompt)}
+        messages = {"messages": [dict(m) for m in prompt.messages]}
+        return "/v1/chat/completions", body | logprob_fields(params, chat=True) | messages
+    text = {"prompt": prompt if isinstance(prompt, str) else list(prompt)}
+    return "/v1/completions", body | logprob_fields(params, chat=False) | text
+
+
+TOKEN_ID_PREFIX = "token_id:"  # vLLM's return_tokens_as_token_ids form
+
+
+def _token(token: object) -> int | str:
+    """A token as the server named it: an int for vLLM's ``token_id:123``, else its text."""
+    text = str(token)
+    digits = text[len(TOKEN_ID_PREFIX) :]
+    return int(digits) if text.startswith(TOKEN_ID_PREFIX) and digits.isdigit() else text
+
+
+def _logprob(value: object) -> float:
+    return float(value) if value is not None else float("nan")  # vLLM sends null only for echoed prompts
+
+
+def _position(token: object, logprob: object, alternatives, top: int) -> TokenLogprob:
+    """One output token; ``alternatives`` are (token, logprob) pairs in any order, ``top`` caps them."""
+    ranked = sorted(((_token(t), _logprob(lp)) for t, lp in alternatives), key=lambda pair: -pair[1])
+    chosen = _token(token)
+    text = chosen if isinstance(chosen, str) else None
+    return TokenLogprob(chosen, _logprob(logprob), tuple(ranked[:top] if top > 0 else ranked), text)
+
+
+def parse_logprobs(logprobs: object, top: int = 0) -> list[TokenLogprob]:
+    """A choice's ``logprobs`` in either API's form: chat's ``{"content": [{token, logprob, top_logprobs:
+    [{token, logprob}]}]}`` or completions' parallel ``tokens``/``token_logprobs``/``top_logprobs`` lists
+    (a dict token → logprob per position); ``[]`` for null or an unknown shape."""
+    if not isinstance(logprobs, dict):
+        return []
+    if "content" in logprobs:
+        return [
+            _position(
+                entry.get("token"),
+                entry.get("logprob"),
+                ((alt.get("token"), alt.get("logprob")) for alt in entry.get("top_logprobs") or ()),
+                top,
+            )
+            for entry in logprobs.get("content") or ()
+        ]
+    tokens = logprobs.get("tokens") or []
+    values = logprobs.get("token_logprobs") or [None] * len(tokens)
+    tops = logprobs.get("top_logprobs") or [None] * len(tokens)
+    return [
+        _position(token, value, (alternatives or {}).items(), top)
+        for token, value, alternatives in zip(tokens, values, tops)
+    ]
 
 
 @dataclass(frozen=True)
@@ -128,9 +196,10 @@ class ChatMessages:
 class _StreamReader:
     """Turns SSE events into a RequestRecord, timestamping each token-bearing chunk on arrival."""
 
-    def __init__(self, record: RequestRecord, start: float) -> None:
+    def __init__(self, record: RequestRecord, start: float, top_logprobs: int = 0) -> None:
         self.record = record
         self.start = start
+        self.top_logprobs = top_logprobs  # the k asked for: alternatives kept per token
         self.done = False
         self.counted = 0  # tokens assigned to chunks so far
         self.parts: list[str] = []
@@ -152,6 +221,7 @@ class _StreamReader:
         usage = event.get("usage")
         choices = event.get("choices") or ()
         text = ""
+        positions: list[TokenLogprob] = []
         for choice in choices:
             piece = choice.get("text")
             if piece is None:
@@ -160,11 +230,15 @@ class _StreamReader:
             if choice.get("finish_reason"):
                 self.record.finish_reason = choice["finish_reason"]
             self.record.token_ids.extend(choice.get("token_ids") or ())
+            positions += parse_logprobs(choice.get("logprobs"), self.top_logprobs)
+        if positions:
+            self.record.logprobs = self.record.logprobs or []
+            self.record.logprobs.extend(positions)
         if usage:
             self._usage(usage)
             count = int(usage.get("completion_tokens") or 0) - self.counted
-        else:
-            count = 1 if text else 0
+        else:  # without usage, a chunk's logprobs say how many tokens it carried
+            count = len(positions) or (1 if text else 0)
         if count > 0:
             self.counted += count
             if choices or not self.record.chunks:
@@ -201,7 +275,7 @@ async def stream_request(client, endpoint: Endpoint, index: int, prompt, params,
     read, shared by the events in it), before any parsing."""
     path, body = request_body(prompt, params, endpoint.model)
     record = RequestRecord(index)
-    reader = _StreamReader(record, time.perf_counter())
+    reader = _StreamReader(record, time.perf_counter(), params.logprobs)
 
     async def trace(event: str, info: dict) -> None:
         if event == "http11.send_request_headers.started":

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from pytest_ascend_llm.engines.base import TokenLogprob
 from pytest_ascend_llm.metrics import timing
 from pytest_ascend_llm.metrics.timing import TokenChunk
 
@@ -28,6 +29,7 @@ class RequestRecord:
     cached_tokens: int = 0
     finish_reason: str | None = None
     token_ids: list[int] = field(default_factory=list)
+    logprobs: list[TokenLogprob] | None = None  # per output token, when the request asked for logprobs
     status: str = COMPLETED
     error: str = ""
 

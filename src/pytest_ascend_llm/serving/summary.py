@@ -15,7 +15,8 @@ from pytest_ascend_llm.serving.slo import SLO
 
 
 def as_generation(record: RequestRecord) -> GenerationResult:
-    """A server's answer in the engine interface: token counts from the server's usage."""
+    """A server's answer in the engine interface: token counts from the server's usage, logprobs as
+    streamed (None when the request did not ask for them or the server sent none)."""
     return GenerationResult(
         prompt_tokens=record.prompt_tokens or 0,
         output_ids=list(record.token_ids),
@@ -24,6 +25,7 @@ def as_generation(record: RequestRecord) -> GenerationResult:
         finish_reason=record.finish_reason or "length",
         cached_tokens=record.cached_tokens,
         reported_tokens=record.counted_tokens,
+        logprobs=list(record.logprobs) if record.logprobs is not None else None,
     )
 
 

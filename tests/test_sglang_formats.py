@@ -5,7 +5,7 @@ with ``meta_info``; ``launch_server`` arguments). The engine itself is verified 
 from __future__ import annotations
 
 from pytest_ascend_llm.engines.base import SamplingParams
-from pytest_ascend_llm.engines.sglang_engine import result_from_stream, sampling_dict
+from pytest_ascend_llm.engines.sglang_engine import logprob_arguments, result_from_stream, sampling_dict
 from pytest_ascend_llm.serving.flavours import FLAVOURS
 
 
@@ -44,6 +44,45 @@ def test_sampling_params_use_sglang_names():
     assert sampling_dict(params) == {
         "max_new_tokens": 9, "temperature": 0.0, "top_p": 1.0, "top_k": -1, "ignore_eos": True, "sampling_seed": 5,
     }  # fmt: skip
+
+
+def test_logprobs_are_asked_only_when_wanted():
+    assert logprob_arguments(SamplingParams()) == {}
+    assert logprob_arguments(SamplingParams(logprobs=3)) == {"return_logprob": True, "top_logprobs_num": 3}
+    assert "return_logprob" not in sampling_dict(SamplingParams(logprobs=3))  # an async_generate keyword
+
+
+def _top(*pairs: tuple[float, int]) -> list[tuple[float, int, None]]:
+    return [(logprob, token, None) for logprob, token in pairs]
+
+
+def test_logprobs_from_an_incremental_stream_with_a_speculative_chunk():
+    """meta_info.output_token_logprobs: (logprob, token_id, text or None) per new token;
+    output_top_logprobs: a list of such tuples per position (SGLang's tokenizer manager)."""
+    events = [
+        (0.01, {"text": "a", "output_ids": [11], "meta_info": _meta(1, output_token_logprobs=[(-0.1, 11, None)],
+                output_top_logprobs=[_top((-0.1, 11), (-2.0, 5))])}),
+        (0.02, {"text": "bc", "output_ids": [12, 13], "meta_info": _meta(3, output_token_logprobs=[
+                (-0.5, 12, None), (-0.05, 13, None)], output_top_logprobs=[_top((-0.9, 4), (-0.5, 12)),
+                _top((-0.05, 13), (-3.5, 2))])}),
+    ]  # fmt: skip
+    result = result_from_stream(events)
+    assert [(p.token, p.logprob) for p in result.logprobs] == [(11, -0.1), (12, -0.5), (13, -0.05)]
+    assert result.logprobs[1].top == ((12, -0.5), (4, -0.9))  # sorted most likely first
+    assert result.logprobs[0].margin == 1.9 and result.logprobs[2].text is None
+
+
+def test_logprobs_from_a_cumulative_stream_with_texts_and_none_without_them():
+    first = [(-0.2, 7, "x")]
+    both = [*first, (-0.3, 8, "y")]
+    events = [
+        (0.01, {"text": "x", "output_ids": [7], "meta_info": _meta(1, output_token_logprobs=first)}),
+        (0.02, {"text": "xy", "output_ids": [7, 8], "meta_info": _meta(2, output_token_logprobs=both,
+                output_top_logprobs=[None, _top((-0.3, 8))])}),
+    ]  # fmt: skip
+    result = result_from_stream(events)
+    assert [(p.token, p.text, p.top) for p in result.logprobs] == [(7, "x", ()), (8, "y", ((8, -0.3),))]
+    assert result_from_stream([(0.01, {"text": "a", "output_ids": [1], "meta_info": _meta(1)})]).logprobs is None
 
 
 def test_sglang_server_command_for_ascend_binds_loopback_and_lets_user_arguments_win():

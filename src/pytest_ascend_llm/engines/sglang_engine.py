@@ -4,7 +4,10 @@ deployments run it (``device="npu"``, ``attention_backend="ascend"``).
 Each prompt streams through ``Engine.async_generate(..., stream=True)`` on the engine's own event loop,
 so every chunk is timestamped on arrival; a batch is all its prompts at once, which SGLang's scheduler
 batches continuously. Counts come from ``meta_info`` (``completion_tokens``, ``cached_tokens``,
-``spec_verify_ct``), never from re-tokenized text. SGLang cannot run on this project's CI machines:
+``spec_verify_ct``), never from re-tokenized text. Logprobs (``SamplingParams.logprobs`` k > 0) are asked
+with ``return_logprob=True, top_logprobs_num=k`` and read from ``meta_info.output_token_logprobs``
+(``(logprob, token_id, text or None)`` per output token) and ``output_top_logprobs`` (a list of such
+tuples per position). SGLang cannot run on this project's CI machines:
 the parsing of its outputs (``result_from_stream``) is tested on its documented format, the engine
 itself only on a device.
 """
@@ -14,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pytest_ascend_llm.engines.base import (
     Engine,
@@ -23,6 +26,7 @@ from pytest_ascend_llm.engines.base import (
     Prompt,
     SamplingParams,
     SpeculativeStats,
+    TokenLogprob,
 )
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
@@ -43,18 +47,45 @@ def sampling_dict(params: SamplingParams) -> dict[str, object]:
     }
 
 
+def logprob_arguments(params: SamplingParams) -> dict[str, object]:
+    """``Engine.async_generate`` keywords for per-token logprobs: none unless ``params.logprobs`` > 0."""
+    return {"return_logprob": True, "top_logprobs_num": params.logprobs} if params.logprobs > 0 else {}
+
+
+def _streamed(kept: list, new: Sequence, total: int) -> list:
+    """A stream's list so far: SGLang sends it whole (``len(new) == total``) or only the new part."""
+    return list(new) if len(new) == total else kept + list(new)
+
+
+def token_logprobs(
+    chosen: Sequence[Sequence[Any]], top: Sequence[Sequence[Sequence[Any]] | None]
+) -> list[TokenLogprob]:
+    """TokenLogprobs from SGLang's ``output_token_logprobs`` and ``output_top_logprobs`` entries,
+    ``(logprob, token_id, text or None)`` each; alternatives most likely first."""
+    positions = []
+    for index, entry in enumerate(chosen):
+        alternatives = (top[index] if index < len(top) else None) or ()
+        ranked = sorted(((int(alt[1]), float(alt[0])) for alt in alternatives), key=lambda pair: -pair[1])
+        text = entry[2] if len(entry) > 2 else None
+        positions.append(TokenLogprob(int(entry[1]), float(entry[0]), tuple(ranked), text))
+    return positions
+
+
 def result_from_stream(events: Sequence[tuple[float, dict]], prompt_tokens: int | None = None) -> GenerationResult:
     """A GenerationResult from SGLang stream outputs ``(seconds since start, output dict)``. Chunk sizes
     come from ``meta_info.completion_tokens`` (cumulative), so multi-token (speculative) chunks count
     right whether the server streams ids incrementally or cumulatively."""
     chunks: list[TokenChunk] = []
     ids: list[int] = []
+    chosen: list = []
+    top: list = []
     text, seen, meta = "", 0, {}
     for at, output in events:
         meta = output.get("meta_info") or {}
         total = int(meta.get("completion_tokens", seen))
-        new_ids = list(output.get("output_ids") or [])
-        ids = new_ids if len(new_ids) == total else ids + new_ids  # cumulative or incremental streaming
+        ids = _streamed(ids, output.get("output_ids") or [], total)  # cumulative or incremental streaming
+        chosen = _streamed(chosen, meta.get("output_token_logprobs") or [], total)
+        top = _streamed(top, meta.get("output_top_logprobs") or [], total)
         piece = output.get("text") or ""
         text = piece if piece.startswith(text) else text + piece
         if total > seen:
@@ -71,6 +102,7 @@ def result_from_stream(events: Sequence[tuple[float, dict]], prompt_tokens: int 
         cached_tokens=int(meta.get("cached_tokens") or 0),
         speculative=SpeculativeStats(verify_steps=verify) if verify else None,
         reported_tokens=seen,
+        logprobs=token_logprobs(chosen, top) if chosen else None,
     )
 
 
@@ -87,7 +119,9 @@ class SGLangEngine(Engine):
     async def _one(self, prompt: Prompt, params: SamplingParams) -> GenerationResult:
         request = {"prompt": prompt} if isinstance(prompt, str) else {"input_ids": list(prompt)}
         start = time.perf_counter()
-        stream = await self.engine.async_generate(**request, sampling_params=sampling_dict(params), stream=True)
+        stream = await self.engine.async_generate(
+            **request, sampling_params=sampling_dict(params), stream=True, **logprob_arguments(params)
+        )
         events = [(time.perf_counter() - start, output) async for output in stream]
         return result_from_stream(events)
 

@@ -101,8 +101,11 @@ class EnvironmentInfo:
     device_memory_bytes: int | None = None
     model_id: str | None = None
     model_hash: str | None = None
+    tokenizer_hash: str | None = None
     dtype: str | None = None
     engine: str | None = None
+    graph_mode: str | None = None
+    engine_flags: list[str] = field(default_factory=list)  # a launched server's extra flags, secrets masked
     npu_problem: str | None = None
     usable_cores: int | None = None
     torch_threads: int | None = None
@@ -140,6 +143,43 @@ class EnvironmentInfo:
         return lines
 
 
+TOKENIZER_FILES = (
+    "tokenizer.json",
+    "tokenizer_config.json",
+    "tokenizer.model",
+    "vocab.json",
+    "merges.txt",
+    "special_tokens_map.json",
+    "added_tokens.json",
+)
+
+
+class _Digest:
+    """12 hex chars over labelled parts, each length-prefixed so no two different sets of parts collide."""
+
+    def __init__(self) -> None:
+        self.digest = hashlib.sha256()
+
+    def add(self, label: str, data: bytes) -> None:
+        self.digest.update(f"{label}\0{len(data)}\0".encode())
+        self.digest.update(data)
+
+    def hex(self) -> str:
+        return self.digest.hexdigest()[:12]
+
+
+def tokenizer_fingerprint(model_dir: Path) -> str | None:
+    """12 hex chars identifying a tokenizer from its files; None when the folder has none of them.
+    Two runs' token-level outputs are comparable only when this matches."""
+    found = [Path(model_dir) / name for name in TOKENIZER_FILES if (Path(model_dir) / name).is_file()]
+    if not found:
+        return None
+    digest = _Digest()
+    for path in found:
+        digest.add(path.name, path.read_bytes())
+    return digest.hex()
+
+
 def model_fingerprint(model_dir: Path) -> str:
     """12 hex chars identifying a checkpoint, from config.json and the weights' index or headers.
 
@@ -147,11 +187,8 @@ def model_fingerprint(model_dir: Path) -> str:
     model is fingerprinted in milliseconds.
     """
     model_dir = Path(model_dir)
-    digest = hashlib.sha256()
-
-    def add(label: str, data: bytes) -> None:
-        digest.update(f"{label}\0{len(data)}\0".encode())
-        digest.update(data)
+    digest = _Digest()
+    add = digest.add
 
     config = model_dir / "config.json"
     if config.is_file():
@@ -167,7 +204,7 @@ def model_fingerprint(model_dir: Path) -> str:
             add(f"{weights.name}:{weights.stat().st_size}", header)
     for weights in sorted(model_dir.glob("*.bin")):
         add(f"{weights.name}:{weights.stat().st_size}", b"")
-    return digest.hexdigest()[:12]
+    return digest.hex()
 
 
 def _torch_and_cann() -> tuple[str, str | None]:
@@ -214,13 +251,20 @@ def _driver_version(kind: str | None) -> str | None:
     return None
 
 
-def _fingerprint_or_none(model_dir: Path | None) -> str | None:
+def _fingerprint_or_none(model_dir: Path | None, fingerprint=model_fingerprint) -> str | None:
     if model_dir is None or not Path(model_dir).is_dir():
         return None
     try:
-        return model_fingerprint(model_dir)
+        return fingerprint(model_dir)
     except OSError:
         return None
+
+
+def recorded_variables() -> tuple[str, ...]:
+    """The variables a run records: the whitelist above and every variable the doctor documents."""
+    from pytest_ascend_llm.doctor.variables import VARIABLES
+
+    return tuple(dict.fromkeys([*RECORDED_VARIABLES, *(variable.name for variable in VARIABLES)]))
 
 
 def capture_environment(
@@ -229,6 +273,8 @@ def capture_environment(
     model_id: str | None = None,
     dtype: str | None = None,
     engine: str | None = None,
+    graph_mode: str | None = None,
+    engine_flags: list[str] | None = None,
 ) -> EnvironmentInfo:
     """Everything a reader of a saved run needs to know which machine and stack produced it."""
     from pytest_ascend_llm.benchmarking.noise import load_average, thread_settings, usable_cores
@@ -256,14 +302,17 @@ def capture_environment(
         vllm=package_version("vllm"),
         model_id=redact_secrets(model_id) if model_id else None,
         model_hash=_fingerprint_or_none(model_dir),
+        tokenizer_hash=_fingerprint_or_none(model_dir, tokenizer_fingerprint),
         dtype=dtype,
         engine=engine,
+        graph_mode=graph_mode,
+        engine_flags=[redact_secrets(flag) for flag in engine_flags or []],
         npu_problem=status.problem,
         usable_cores=usable_cores(),
         torch_threads=torch.get_num_threads(),
         load_average_1m=load_average(),
         thread_settings=thread_settings(),
-        env={name: redact_secrets(os.environ[name]) for name in RECORDED_VARIABLES if name in os.environ},
+        env={name: redact_secrets(os.environ[name]) for name in recorded_variables() if name in os.environ},
     )
     if device is not None:
         info.device_kind, info.device_name = device.kind, device.name()

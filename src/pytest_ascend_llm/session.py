@@ -6,6 +6,7 @@ with LLMSession(Settings.from_values({"device": "cpu"})) as session:
 
 from __future__ import annotations
 
+import shlex
 from functools import cached_property
 
 from pytest_ascend_llm.devices.base import Device
@@ -27,7 +28,7 @@ class LLMSession:
         self.settings = settings
         self.load_count = 0
         self._loaded = None
-        self._engine: Engine | None = None
+        self._engines: dict[str | None, Engine] = {}  # by graph mode (None: the engine's own default)
         self.load_failure: str | None = None
         self.inventory_problem: str | None = None  # why npu-smi / nvidia-smi could not be read, once tried
 
@@ -225,11 +226,27 @@ class LLMSession:
 
     @property
     def engine(self) -> Engine:
-        if self._engine is None:
+        """The engine in the asked graph mode (with ``both``, eager; ``engine_in("compiled")`` is the other)."""
+        mode = self.settings.graph_mode
+        return self.engine_in("eager" if mode == "both" else mode)
+
+    @property
+    def graph_modes(self) -> tuple[str, ...]:
+        """The graph modes this run has: both, or the one it runs in ('default': a server's own choice;
+        transformers' own is eager)."""
+        mode = self.settings.graph_mode
+        if mode == "both":
+            return ("eager", "compiled")
+        return (mode or ("eager" if self.settings.engine == "transformers" else "default"),)
+
+    def engine_in(self, mode: str | None) -> Engine:
+        """The engine in one graph mode ('eager', 'compiled', or None / 'default' for the engine's own), made once."""
+        mode = None if mode == "default" or (mode == "eager" and self.settings.engine == "transformers") else mode
+        if mode not in self._engines:
             from pytest_ascend_llm.engines.registry import engine_factory
 
-            self._engine = engine_factory(self.settings.engine)(self)
-        return self._engine
+            self._engines[mode] = engine_factory(self.settings.engine)(_InGraphMode(self, mode))
+        return self._engines[mode]
 
     @cached_property
     def environment(self):
@@ -241,6 +258,8 @@ class LLMSession:
             model_id=self.source.model_id,
             dtype=self.dtype_name,
             engine=self.settings.engine,
+            graph_mode=self.settings.graph_mode,
+            engine_flags=shlex.split(self.settings.server_args or ""),
         )
         if self.serves_over_http:
             info.server = self.engine.server_info()
@@ -261,9 +280,9 @@ class LLMSession:
         return text + ")"
 
     def close(self) -> None:
-        if self._engine is not None:
-            self._engine.close()
-        self._engine = None
+        for engine in self._engines.values():
+            engine.close()
+        self._engines = {}
         self._loaded = None
 
     def __enter__(self) -> LLMSession:
@@ -271,3 +290,13 @@ class LLMSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class _InGraphMode:
+    """The session as an engine sees it, in one graph mode (the EngineContext of ``engine_in``)."""
+
+    def __init__(self, session: LLMSession, mode: str | None) -> None:
+        self._session, self.graph_mode = session, mode
+
+    def __getattr__(self, name: str):
+        return getattr(self._session, name)

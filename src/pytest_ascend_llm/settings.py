@@ -362,11 +362,16 @@ class Settings:
     eval_concurrency: int = option(
         about="accuracy: questions in flight at once on a server engine", parse=_number(int, 1), default=16
     )
-    graph_mode: str = option(
-        about="eager, compiled (torch.compile; a launched server without --enforce-eager / with CUDA graphs) or both "
-        "(fingerprints in each mode, compared)",
+    graph_mode: str | None = option(
+        about="eager, compiled (transformers: torch.compile; a launched vLLM / SGLang server: its graph capture) or "
+        "both (the fingerprints run in each mode and are compared)",
         parse=_choice(("eager", "compiled", "both")),
-        default="eager",
+        shown_default="each engine's own: transformers eager, a launched server as it starts by default",
+    )
+    compile_backend: str = option(
+        about="torch.compile backend of --llm-graph-mode compiled for transformers: auto (torchair's NPU backend on an "
+        "NPU, inductor elsewhere), torchair, or any torch.compile backend name (inductor, eager, aot_eager, ...)",
+        default="auto",
     )
     floors: str | None = option(
         about="a TOML file of fixed floors per case and device (min tok/s, max TTFT/TPOT percentiles, min accuracy)"

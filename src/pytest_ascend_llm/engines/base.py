@@ -33,7 +33,6 @@ class SamplingParams:
     ignore_eos: bool = False
     logprobs: int = 0  # > 0: return each output token's logprob and this many top alternatives
 
-
     @property
     def greedy(self) -> bool:
         return self.temperature == 0.0

@@ -30,3 +30,8 @@ class EngineContext(Protocol):
 
     @property
     def draft_model(self): ...
+
+    @property
+    def graph_mode(self) -> str | None:
+        """'eager' or 'compiled' for this engine, None for the engine's own default."""
+        ...

@@ -6,7 +6,7 @@ from __future__ import annotations
 import copy
 import gc
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
 from pytest_ascend_llm.engines.base import (
@@ -17,8 +17,9 @@ from pytest_ascend_llm.engines.base import (
     Prompt,
     SamplingParams,
     SpeculativeConfig,
+    TokenLogprob,
 )
-from pytest_ascend_llm.engines.hf_forward import crop_cache, greedy_forward
+from pytest_ascend_llm.engines.hf_forward import crop_cache, greedy_forward, next_logits, top_logprobs
 from pytest_ascend_llm.engines.speculative import DraftModelProposer, NgramProposer, speculative_greedy
 from pytest_ascend_llm.engines.streaming import StepTimestamps
 from pytest_ascend_llm.metrics.timing import TokenChunk
@@ -40,6 +41,8 @@ class TransformersDecodeState(DecodeState):
     batch_size: int
     context_length: int
     cached_tokens: int = 0  # prompt tokens whose KV came from a prefix cache
+    top: int = 0  # > 0: keep each step's logprobs with this many alternatives
+    logprobs: list[tuple[list, list, list, list]] = field(default_factory=list)  # per step: ids, logprobs, top
 
     def truncate(self, context_length: int) -> None:
         crop_cache(self.cache, context_length)
@@ -58,11 +61,16 @@ class TransformersPrefix:
 
 class TransformersEngine(Engine):
     name = "transformers"
-    capabilities: ClassVar[frozenset[str]] = frozenset({"prefill_decode", "prefix_cache", "speculative"})
+    capabilities: ClassVar[frozenset[str]] = frozenset({"prefill_decode", "prefix_cache", "speculative", "logprobs"})
+    compile_seconds: float | None = None  # graph mode: the first compiled call (tracing and compilation)
+    compile_backend: str | None = None
 
-    def __init__(self, loaded: LoadedModel, draft_loader: Callable[[], object] | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, draft_loader: Callable[[], object] | None = None, runner: object | None = None
+    ) -> None:
         self.loaded = loaded
         self.model = loaded.model
+        self.runner = runner if runner is not None else loaded.model  # what runs forward passes (maybe compiled)
         self.tokenizer = loaded.tokenizer
         self.device = loaded.device
         self._draft_loader = draft_loader
@@ -139,20 +147,39 @@ class TransformersEngine(Engine):
         within a few % of a bare loop); with a prefix cache or speculation each prompt runs alone.
         Sampling and extra ``generate`` arguments go through transformers' ``generate``."""
         batch = self._prompt_ids(prompts)
+        if params.logprobs and (prefix_cache is not None or speculative is not None or not params.greedy):
+            raise EngineCapabilityError("logprobs come from plain greedy decoding (no prefix cache or speculation)")
         if (prefix_cache is not None or speculative is not None) and not params.greedy:
             raise EngineCapabilityError("prefix reuse and speculative decoding are implemented for greedy decoding")
         if prefix_cache is not None or speculative is not None:
             return [self._generate_one(ids, params, prefix_cache, speculative) for ids in batch]
         if params.greedy and not generate_kwargs:
-            new_tokens, steps, _ = self._greedy_loop(lambda: self._prefill(batch), params)
-        else:
-            new_tokens, steps = self._hf_generate(batch, params, generate_kwargs)
+            new_tokens, steps, state = self._greedy_loop(lambda: self._prefill(batch, params.logprobs), params)
+            return [
+                self._result(prompt, generated, steps, params, logprobs=self._logprobs_of(state, row))
+                for row, (prompt, generated) in enumerate(zip(batch, new_tokens))
+            ]
+        if generate_kwargs and params.logprobs:
+            raise EngineCapabilityError("logprobs are not collected through transformers' generate arguments")
+        new_tokens, steps = self._hf_generate(batch, params, generate_kwargs)
         return [self._result(prompt, generated, steps, params) for prompt, generated in zip(batch, new_tokens)]
 
     def _result(self, prompt: list[int], generated: list[int], steps, params: SamplingParams, **extra):
         ids, chunks, finish = self._split(generated, steps, params)
         text = self.tokenizer.decode(ids, skip_special_tokens=True)
+        if extra.get("logprobs") is not None:
+            extra["logprobs"] = extra["logprobs"][: len(ids)]  # cut at EOS with the ids
         return GenerationResult(len(prompt), ids, text, chunks, finish, **extra)
+
+    def _logprobs_of(self, state: TransformersDecodeState, row: int) -> list[TokenLogprob] | None:
+        """One sequence's per-step logprobs as TokenLogprob, each token decoded on its own."""
+        if not state.top:
+            return None
+        decode = self.tokenizer.decode
+        return [
+            TokenLogprob(chosen[row], picked[row], tuple(zip(ids[row], values[row])), decode([chosen[row]]))
+            for chosen, picked, ids, values in state.logprobs
+        ]
 
     def _generate_one(self, ids, params, prefix_cache, speculative) -> GenerationResult:
         make_state = (
@@ -208,7 +235,7 @@ class TransformersEngine(Engine):
         cache = copy.deepcopy(prefix.cache)
         crop_cache(cache, reused)
         suffix = torch.tensor([ids[reused:]], device=self.device.torch_device)
-        next_tokens = greedy_forward(self.model, suffix, cache)
+        next_tokens = greedy_forward(self.runner, suffix, cache)
         return TransformersDecodeState(cache, None, next_tokens, 1, len(ids), cached_tokens=reused)
 
     def _greedy_loop(self, make_state: Callable[[], TransformersDecodeState], params: SamplingParams):
@@ -249,11 +276,17 @@ class TransformersEngine(Engine):
         ids = torch.tensor([self._prompt_ids([prompt])[0]], device=self.device.torch_device)
         return self.model(input_ids=ids).logits[0].float()
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, cache: object) -> torch.Tensor:
+    def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, cache: object, top: int = 0):
+        """Next tokens, and with ``top`` their step's logprobs (chosen ids, chosen logprobs, top ids, top values)."""
         if mask is None:
-            return greedy_forward(self.model, ids, cache)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]  # left padding: count real tokens
-        return greedy_forward(self.model, ids, cache, attention_mask=mask, position_ids=positions)
+            logits = next_logits(self.runner, ids, cache)
+        else:
+            positions = (mask.cumsum(-1) - 1).clamp(min=0)[:, -ids.shape[1] :]  # left padding: count real tokens
+            logits = next_logits(self.runner, ids, cache, attention_mask=mask, position_ids=positions)
+        tokens = logits.argmax(-1)
+        if not top:
+            return tokens, None
+        return tokens, (tokens[:, -1].tolist(), *top_logprobs(logits, tokens, top))
 
     @torch.inference_mode()
     def prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
@@ -264,21 +297,25 @@ class TransformersEngine(Engine):
         assert isinstance(state, TransformersDecodeState)
         return self._decode_step(state)
 
-    def _prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
+    def _prefill(self, batch: Sequence[Sequence[int]], top: int = 0) -> TransformersDecodeState:
         from transformers import DynamicCache
 
         ids, mask = self._pad_left(batch)
         if len({len(row) for row in batch}) == 1:
             mask = None
         cache = DynamicCache()
-        next_tokens = self._forward(ids, mask, cache)
-        return TransformersDecodeState(cache, mask, next_tokens, len(batch), ids.shape[1])
+        next_tokens, step = self._forward(ids, mask, cache, top)
+        return TransformersDecodeState(
+            cache, mask, next_tokens, len(batch), ids.shape[1], top=top, logprobs=[step] if step else []
+        )
 
     def _decode_step(self, state: TransformersDecodeState) -> TransformersDecodeState:
         if state.attention_mask is not None:
             ones = torch.ones_like(state.attention_mask[:, :1])
             state.attention_mask = torch.cat([state.attention_mask, ones], dim=-1)
-        state.next_tokens = self._forward(state.next_tokens, state.attention_mask, state.cache)
+        state.next_tokens, step = self._forward(state.next_tokens, state.attention_mask, state.cache, state.top)
+        if step is not None:
+            state.logprobs.append(step)
         state.context_length += 1
         return state
 
@@ -308,5 +345,18 @@ class TransformersEngine(Engine):
 
 
 def from_session(session: EngineContext) -> TransformersEngine:
-    """Registry factory: the engine over the session's (once-loaded) model and, on demand, its draft."""
-    return TransformersEngine(session.loaded, draft_loader=lambda: session.draft_model)
+    """Registry factory: the engine over the session's (once-loaded) model and, on demand, its draft; in
+    graph mode its forward passes go through torch.compile, whose first call (the compilation) is timed."""
+    loaded = session.loaded
+    if session.graph_mode != "compiled":
+        return TransformersEngine(loaded, draft_loader=lambda: session.draft_model)
+    from pytest_ascend_llm.engines.graph_mode import compiled, resolve_backend, timed_first_call
+
+    backend = resolve_backend(session.settings.compile_backend, loaded.device.kind)
+    engine = TransformersEngine(
+        loaded, draft_loader=lambda: session.draft_model, runner=compiled(loaded.model, backend)
+    )
+    warm = SamplingParams(max_new_tokens=4, ignore_eos=True)
+    engine.compile_seconds = timed_first_call(lambda: engine.generate(["graph mode warm-up"], warm))
+    engine.compile_backend = backend
+    return engine

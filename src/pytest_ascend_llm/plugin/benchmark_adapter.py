@@ -55,12 +55,13 @@ def pedantic_rounds(benchmark) -> list[float]:
     return benchmark.stats.stats.data
 
 
-def compared_cases(config: pytest.Config) -> dict[str, dict]:
+def compared_cases(config: pytest.Config, key: str = "llm") -> dict[str, dict]:
     """``BenchmarkSession.compared_mapping`` (session.py, handle_loading): fullname → the compared run's
-    ``extra_info["llm"]``, the metrics this plugin saved with each case."""
+    ``extra_info[key]``: the metrics this plugin saved with each case ("llm"), or its outputs
+    ("llm_outputs"). Loaded at session start, so a test can compare itself while it runs."""
     mapping = getattr(benchmark_session(config), "compared_mapping", None) or {}
     return {
-        fullname: bench.get("extra_info", {}).get("llm", {})
+        fullname: bench.get("extra_info", {}).get(key, {})
         for benches in mapping.values()
         for fullname, bench in benches.items()
     }

@@ -99,6 +99,15 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
     )
 
 
+@pytest.fixture
+def llm_outputs(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest):
+    """``llm_outputs.fingerprint(fp, mode, seconds)``: save a case's outputs and compare them with the
+    compared run's (and, in a run of both graph modes, compiled with eager)."""
+    from pytest_ascend_llm.plugin.outputs import LLMOutputs
+
+    return LLMOutputs(benchmark, request.config, request.config.stash[STATE_KEY], stable_name(request.node))
+
+
 @pytest.fixture(scope="session")
 def llm_measured_bandwidth(llm_session: LLMSession) -> float:
     """The device's achieved copy bandwidth (bytes/s), measured once, in fixture setup: outside any

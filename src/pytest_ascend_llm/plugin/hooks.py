@@ -28,6 +28,7 @@ from pytest_ascend_llm.plugin.fixtures import (  # noqa: F401  (pytest finds fix
     llm_measured_bandwidth,
     llm_memory,
     llm_model,
+    llm_outputs,
     llm_run,
     llm_session,
     llm_tokenizer,
@@ -170,6 +171,7 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash[STATE_KEY]
     terminal.write_measurements(terminalreporter, state)
+    terminal.write_outputs(terminalreporter, state, state.recorder.records if state.recorder else [])
     if state.llm is not None:
         terminal.write_session_lines(terminalreporter, state)
 
@@ -202,10 +204,7 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
     machine_info["llm_stack"] = llm.environment.to_dict()
     with adapter.without_generic_warning(benchmarksession):
         result = yield
-    changes = llm.environment.differences(saved)
-    reporter = config.pluginmanager.get_plugin("terminalreporter")
-    if changes and reporter is not None:
-        reporter.write_line("ascend-llm: stack changed since the compared run: " + ", ".join(changes), yellow=True)
+    terminal.write_changes(config, config.stash[STATE_KEY], saved, machine_info["llm_stack"])
     return result
 
 

@@ -19,7 +19,7 @@ MARKERS = {
     "accelerator": "needs an NPU or GPU (or a device named with --llm-device)",
 }
 MARKER_KINDS = {"npu": ("npu",), "cuda": ("cuda",), "accelerator": ("npu", "cuda")}
-MODEL_FIXTURES = {"llm_engine", "llm_model", "llm_loaded", "llm_tokenizer", "llm_bench"}
+MODEL_FIXTURES = {"llm_engine", "llm_model", "llm_loaded", "llm_tokenizer", "llm_bench", "llm_outputs"}
 LLM_FIXTURES = MODEL_FIXTURES | {"llm_session", "llm_env", "llm_device", "llm_memory", "llm_run"}
 
 

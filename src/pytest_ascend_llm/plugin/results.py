@@ -64,6 +64,7 @@ def record_of_test(item: pytest.Item, report: pytest.TestReport, state: PluginSt
         "benchmark": "llm_bench" in getattr(item, "fixturenames", ()),
         "properties": _plain_properties(item),
         "metrics": case.metrics() if case is not None else None,
+        "outputs": state.run.outputs.get(stable_name(item)),
         "memory_timeline": item.stash.get(TIMELINE_KEY, None),
     }
     if not state.run.session_sent and llm is not None:
@@ -145,6 +146,8 @@ class ResultsRecorder:
         """The gate's verdicts and the end record, then the report; returns the line naming the report."""
         if self.file is None:
             return None
+        if self.state.run.changes is not None:
+            self.write({"kind": "compare", "changes": self.state.run.changes})
         if verdicts:
             self.write({"kind": "gate", "verdicts": [verdict_record(v) for v in verdicts]})
         self.write({"kind": "end", "exitstatus": int(exitstatus), "finished": time.time()})

@@ -34,6 +34,9 @@ class RunState:
     stderr_seen: list[str] = field(default_factory=list)
     capacity_plan: Any = None
     verdicts: list[Verdict] | None = None
+    outputs: dict[str, dict] = field(default_factory=dict)  # case → fingerprints by graph mode, drift, accuracy
+    compared_stack: dict | None = None  # the stack saved with the compared run (--benchmark-compare)
+    changes: dict | None = None  # what differs between the compared run and this one
     header_shown: bool = False
     session_sent: bool = False  # the first record of this process carries the environment
 

@@ -82,6 +82,34 @@ def write_session_lines(terminalreporter, state: PluginState) -> None:
         )
 
 
+def write_changes(config: pytest.Config, state: PluginState, saved: dict, now: dict) -> None:
+    """What differs between the compared run and this one, before any verdict rests on the comparison."""
+    from pytest_ascend_llm.reporting.changes import stack_changes
+
+    changes = stack_changes(saved, now)
+    state.run.compared_stack, state.run.changes = saved, changes.to_dict()
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        reporter.write_line(f"ascend-llm: against the compared run: {changes.line()}", yellow=bool(changes.changed))
+
+
+def write_outputs(terminalreporter, state: PluginState, records: list[dict]) -> None:
+    """One line per comparison of outputs: prompts identical / within tolerance / tie flip / drifted."""
+    from pytest_ascend_llm.outputs.drift import Drift, summary_line
+
+    outputs = [r["outputs"] for r in records if r.get("outputs")] or list(state.run.outputs.values())
+    by_comparison: dict[str, list[Drift]] = {}
+    refused = sorted({o["refused"] for o in outputs if o.get("refused")})
+    for output in outputs:
+        for against, drift in (output.get("drift") or {}).items():
+            by_comparison.setdefault(against, []).append(Drift(**drift))
+    for against, drifts in by_comparison.items():
+        failed = any(d.fails for d in drifts)
+        terminalreporter.write_line(f"ascend-llm outputs, {against}: {summary_line(drifts)}", red=failed)
+    for reason in refused:
+        terminalreporter.write_line(f"ascend-llm outputs: not compared: {reason}", yellow=True)
+
+
 def write_measurements(terminalreporter, state: PluginState) -> None:
     """The latency table (on an xdist controller, from the workers' records) and the gate's verdicts."""
     llm = state.llm

@@ -49,6 +49,10 @@ class Timer:
     def load(self, benchmark, case: CaseResult) -> None:
         """A serving load run as the case: its per-request E2E latencies stand for rounds."""
 
+    def one_round(self, benchmark, seconds: float, mode: str) -> None:
+        """A case timed once by the test itself (an output fingerprint's generation)."""
+        adapter.mark_used(benchmark, mode)
+
 
 class BenchmarkRounds(Timer):
     """pytest-benchmark's fixture records the rounds: adaptive ones handed over, fixed ones by pedantic."""
@@ -65,6 +69,12 @@ class BenchmarkRounds(Timer):
     def load(self, benchmark, case: CaseResult) -> None:
         if adapter.can_take_rounds(benchmark) and case.round_seconds:
             adapter.take_rounds(benchmark, case.round_seconds, "llm_bench.record_load(...)")
+
+    def one_round(self, benchmark, seconds: float, mode: str) -> None:
+        if adapter.can_take_rounds(benchmark):
+            adapter.take_rounds(benchmark, [seconds], mode)
+        else:
+            adapter.mark_used(benchmark, mode)
 
 
 class OwnRounds(Timer):

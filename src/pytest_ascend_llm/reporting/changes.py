@@ -111,6 +111,7 @@ def _server_version(stack: Stack) -> object:
 
 
 HEAD = (
+    Field("device", _key("device_name")),
     Field("torch", _key("torch"), _version),
     Field("torch_npu", _key("torch_npu"), _version),
     Field("CANN", _key("cann"), _version),

@@ -28,3 +28,14 @@ def skip_unless_context_fits(llm_session, tokens: int, case: str) -> None:
     limit = llm_session.source.max_positions
     if tokens > limit:
         pytest.skip(f"{case} needs {tokens} tokens of context; {llm_session.source.model_id} takes at most {limit}")
+
+
+# Output fingerprints: varied languages and tasks, so a changed kernel shows wherever it shows.
+FINGERPRINT_PROMPTS = {
+    "capital_question": "What is the capital of France? Answer in one word.",
+    "chinese_explanation": "用一句话解释什么是大语言模型。",
+    "python_function": "Write a Python function is_prime(n) that returns True when n is prime.",
+    "arithmetic_steps": "Compute 17 * 23 and show each step.",
+    "json_record": 'Return a JSON object with the keys "name" and "age" for a 30-year-old engineer named Li.',
+}
+LONG_FINGERPRINT = "long_context"

@@ -85,7 +85,7 @@ def test_gate_passes_on_the_same_stack_and_trips_on_a_genuinely_slower_run(pytes
     assert slower.ret == pytest.ExitCode.TESTS_FAILED
     slower.stdout.fnmatch_lines(
         [
-            "*ascend-llm: stack changed since the compared run: *model_hash * → *",
+            "*ascend-llm: against the compared run: changed: *weights hash * → *; same: *",
             "*tail-latency gate against the compared run*",
             "*test_perf_prefill[[]ctx128[]]*p95:200%*not compared*--llm-rounds to 21*",
         ]

@@ -48,6 +48,7 @@ class LLMBench:
         *,
         run: RunState | None = None,
         timer: Timer | None = None,
+        hold_floors: Callable[[str, dict], None] | None = None,
     ) -> None:
         self.benchmark = benchmark
         self.config = config
@@ -55,6 +56,7 @@ class LLMBench:
         self.name = name
         self.run = run if run is not None else RunState()
         self.timer = timer or BenchmarkRounds()
+        self.hold_floors = hold_floors  # fails the case when it breaks a fixed floor (--llm-floors)
         self.plan = rounds_for(llm, percentile)
         benchmark.fullname = name
         self.timer.prepare(benchmark)
@@ -86,6 +88,7 @@ class LLMBench:
             contention = cpu_share(case.round_seconds, case.round_cpu_seconds, torch.get_num_threads())
         case.extra["noise"] = noise_notes(case.round_seconds, [load_before, load_average()], contention)
         self.record(case)
+        self._check_floors(case)
         return case
 
     def record_load(self, case: CaseResult) -> CaseResult:
@@ -93,7 +96,12 @@ class LLMBench:
         sees (table, saved JSON, --benchmark-compare), its figures the saved metrics."""
         self.timer.load(self.benchmark, case)
         self.record(case)
+        self._check_floors(case)
         return case
+
+    def _check_floors(self, case: CaseResult) -> None:
+        if self.hold_floors is not None and self.timer.timed:
+            self.hold_floors(case.name, case.metrics())
 
     def progress(self, label: str):
         """A progress callback for a long load run, shown past pytest's output capture."""

@@ -94,8 +94,17 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
     guard_busy_device(llm_session)
     state = request.config.stash[STATE_KEY]
     name = stable_name(request.node)
+    from pytest_ascend_llm.plugin.gate import hold_floors
+
     return LLMBench(
-        benchmark, llm_session, name, state.tracked_percentile, request.config, run=state.run, timer=state.timer
+        benchmark,
+        llm_session,
+        name,
+        state.tracked_percentile,
+        request.config,
+        run=state.run,
+        timer=state.timer,
+        hold_floors=lambda case, metrics: hold_floors(state, case, metrics),
     )
 
 

@@ -56,6 +56,36 @@ def gate_verdicts(config: pytest.Config, state: PluginState) -> list[Verdict]:
     return state.run.verdicts
 
 
+def load_floors(state: PluginState) -> None:
+    """--llm-floors, read now: a bad file stops the run in one line before anything is measured."""
+    if state.settings.floors is None:
+        return
+    from pytest_ascend_llm.benchmarking.floors import load_floors as read
+    from pytest_ascend_llm.errors import LLMSetupError
+
+    try:
+        state.floors = read(state.settings.floors)
+    except LLMSetupError as error:
+        raise pytest.UsageError(str(error)) from None
+
+
+def floor_breaches(state: PluginState, case_name: str, metrics: dict) -> list[str]:
+    """The fixed floors (--llm-floors) this case breaks, or cannot be checked against, each one line."""
+    if state.floors is None:
+        return []
+    from pytest_ascend_llm.benchmarking.floors import check_floors
+
+    device = state.llm.device.name() if state.llm is not None else None
+    return [breach.message for breach in check_floors(state.floors, case_name, device, metrics)]
+
+
+def hold_floors(state: PluginState, case_name: str, metrics: dict) -> None:
+    """Fail the running case, with the measured value, the floor and its file line, if it breaks one."""
+    breaches = floor_breaches(state, case_name, metrics)
+    if breaches:
+        pytest.fail("below its floor: " + "; ".join(breaches), pytrace=False)
+
+
 class _GateOutcome:
     """An entry in pytest's summary statistics, so the session's last line names the gate's failures."""
 

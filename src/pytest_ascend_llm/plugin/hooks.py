@@ -70,6 +70,7 @@ def pytest_configure(config: pytest.Config) -> None:
     state = PluginState(settings, asks_for_plugin(args, os.environ), percentile)
     config.stash[STATE_KEY] = state
     gate.check_rules(config, state)
+    gate.load_floors(state)
     if not hasattr(config, "workerinput"):  # the controller (or the only process) writes the results file
         state.recorder = results.ResultsRecorder(config, state)
         config.pluginmanager.register(state.recorder)  # it receives every report, the workers' too

@@ -18,6 +18,7 @@ from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 from pytest_ascend_llm.plugin.state import PluginState
 
 if TYPE_CHECKING:
+    from pytest_ascend_llm.evaluation.scoring import Accuracy
     from pytest_ascend_llm.outputs.drift import Drift
     from pytest_ascend_llm.outputs.fingerprint import Fingerprint
 
@@ -80,6 +81,41 @@ class LLMOutputs:
             pytest.fail("outputs drifted: " + "; ".join(d.line() for d in failing), pytrace=False)
         return drifts
 
+    def accuracy(self, accuracy: Accuracy, seconds: float) -> list[str]:
+        """Save a question set's score; fail on the baseline band (--llm-eval-baseline/--llm-eval-tolerance)
+        and on a significant paired drop against the compared run's same questions (McNemar exact)."""
+        from pytest_ascend_llm.evaluation.scoring import Accuracy, band_verdict, paired_comparison
+
+        self.record["accuracy"] = accuracy.to_dict()
+        self._save(seconds)
+        settings, problems = self.state.settings, []
+        if settings.eval_baseline is not None:
+            band = band_verdict(accuracy, settings.eval_baseline, settings.eval_tolerance)
+            if band is not None:
+                problems.append(band)
+        saved = self.saved.get("accuracy")
+        if saved and self._refusal() is None:
+            paired = paired_comparison(Accuracy.from_dict(saved).correct_by_id(), accuracy.correct_by_id())
+            self.record["paired"] = {
+                "line": paired.line(),
+                "p_value": paired.p_value,
+                "change": paired.change,
+                "interval": list(paired.change_interval),
+                "newly_wrong": list(paired.newly_wrong),
+                "newly_right": list(paired.newly_right),
+            }
+            if paired.significant_drop():
+                problems.append(f"a significant drop against the compared run: {paired.line()}")
+        from pytest_ascend_llm.plugin.gate import floor_breaches
+
+        problems += [
+            f"below its floor: {breach}"
+            for breach in floor_breaches(self.state, self.name, {"accuracy": accuracy.proportion})
+        ]
+        if problems:
+            pytest.fail("; ".join(problems), pytrace=False)
+        return problems
+
     def _refusal(self) -> str | None:
         llm = self.state.llm
         now = llm.environment.to_dict() if llm is not None else {}
@@ -98,4 +134,5 @@ class LLMOutputs:
             self.state.timer.one_round(self.benchmark, seconds, "llm_outputs(...)")
             self.timed = True
         if self.state.timer.saves_to_benchmark:
-            self.benchmark.extra_info[OUTPUTS_KEY] = {"fingerprints": self.record["fingerprints"]}
+            kept = ("fingerprints", "accuracy")
+            self.benchmark.extra_info[OUTPUTS_KEY] = {key: self.record[key] for key in kept if key in self.record}

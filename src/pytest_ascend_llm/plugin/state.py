@@ -16,6 +16,7 @@ from pytest_ascend_llm import module_pins
 from pytest_ascend_llm.errors import LLMSetupError
 
 if TYPE_CHECKING:
+    from pytest_ascend_llm.benchmarking.floors import Floors
     from pytest_ascend_llm.benchmarking.gate import Verdict
     from pytest_ascend_llm.benchmarking.results import CaseResult
     from pytest_ascend_llm.plugin.results import ResultsRecorder
@@ -53,6 +54,7 @@ class PluginState:
     wake_failure: str | None = None
     recorder: ResultsRecorder | None = None
     timer: Timer | None = None
+    floors: Floors | None = None  # --llm-floors, read and checked at configure time
 
 
 STATE_KEY = pytest.StashKey[PluginState]()

@@ -108,6 +108,13 @@ def write_outputs(terminalreporter, state: PluginState, records: list[dict]) -> 
         terminalreporter.write_line(f"ascend-llm outputs, {against}: {summary_line(drifts)}", red=failed)
     for reason in refused:
         terminalreporter.write_line(f"ascend-llm outputs: not compared: {reason}", yellow=True)
+    for output in outputs:
+        if output.get("accuracy"):
+            from pytest_ascend_llm.evaluation.scoring import Accuracy
+
+            terminalreporter.write_line(f"ascend-llm {Accuracy.from_dict(output['accuracy']).line()}")
+        if output.get("paired"):
+            terminalreporter.write_line(f"ascend-llm against the compared run: {output['paired']['line']}")
 
 
 def write_measurements(terminalreporter, state: PluginState) -> None:

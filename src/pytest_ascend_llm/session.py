@@ -240,7 +240,9 @@ class LLMSession:
         return (mode or ("eager" if self.settings.engine == "transformers" else "default"),)
 
     def engine_in(self, mode: str | None) -> Engine:
-        """The engine in one graph mode ('eager', 'compiled', or None / 'default' for the engine's own), made once."""
+        """The engine in one graph mode ('eager', 'compiled', or None / 'default' for the engine's own), made once.
+        Launched servers of both modes run side by side (the session's engine stays usable for later cases),
+        so each must fit beside the other: size them with --llm-server-args."""
         mode = None if mode == "default" or (mode == "eager" and self.settings.engine == "transformers") else mode
         if mode not in self._engines:
             from pytest_ascend_llm.engines.registry import engine_factory

@@ -387,6 +387,11 @@ class Settings:
         typed = {
             spec.attribute: spec.value(values.get(spec.name), sources.get(spec.name) or spec.cli) for spec in OPTIONS
         }
+        if typed["graph_mode"] is not None and typed["engine"] == "openai":
+            raise LLMSetupError(
+                f"{sources.get('graph_mode') or '--llm-graph-mode'} needs an engine this session starts "
+                "(transformers, sglang, vllm-server or sglang-server): an endpoint runs as it was started"
+            )
         return cls(**typed, sources=sources)
 
     def source_of(self, name: str) -> str:

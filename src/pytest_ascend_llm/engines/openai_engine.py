@@ -15,6 +15,7 @@ import os
 import shlex
 import sys
 import tempfile
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -37,6 +38,7 @@ class OpenAIEngine(Engine):
 
     name = "openai"
     capabilities = frozenset({"server"})
+    startup_seconds: float | None = None  # a launched server: launch to healthy (loading, graph capture)
 
     def __init__(
         self,
@@ -166,13 +168,18 @@ def launch(session: EngineContext, flavour: ServerFlavour) -> OpenAIEngine:
         extra = (*planned, *extra)
     elif settings.tp_size > 1:
         extra = (flavour.tp_flag, str(settings.tp_size), *extra)
+    if session.graph_mode == "eager":
+        extra = (*flavour.eager_flags, *extra)
     argv = flavour.command(settings.server_python or sys.executable, str(source.path), served, port, device, extra)
     log = Path(tempfile.mkdtemp(prefix="ascend-llm-server-")) / f"{flavour.engine}.log"
     env = dict(os.environ) | dict(flavour.env)
+    started = time.perf_counter()
     server = ServerProcess(argv, log, f"http://127.0.0.1:{port}/health", env).start(settings.server_timeout)
     try:
         endpoint = _endpoint(session, f"http://127.0.0.1:{port}", served)
-        return OpenAIEngine(endpoint, _local_tokenizer(session), flavour, server)
+        engine = OpenAIEngine(endpoint, _local_tokenizer(session), flavour, server)
+        engine.startup_seconds = time.perf_counter() - started  # launch to healthy: loading and graph capture
+        return engine
     except BaseException:
         server.stop()
         raise

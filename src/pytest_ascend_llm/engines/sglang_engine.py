@@ -170,6 +170,8 @@ def engine_arguments(session: EngineContext) -> dict[str, object]:
         arguments |= {"device": "npu", "attention_backend": "ascend"}
     elif session.device.kind == "cpu":
         arguments["device"] = "cpu"
+    if session.graph_mode == "eager":
+        arguments["disable_cuda_graph"] = True
     return arguments
 
 

@@ -68,7 +68,7 @@ class LLMOutputs:
         saved = (self.saved.get("fingerprints") or {}).get(mode)
         if saved is not None and self._refusal() is None:
             against[f"{mode} vs compared run"] = saved
-        eager = self.record["fingerprints"].get("eager")
+        eager = self._eager_twin().get("eager")
         if mode == "compiled" and eager is not None:
             against["compiled vs eager"] = eager
         tolerance = self.state.settings.drift_tolerance
@@ -115,6 +115,11 @@ class LLMOutputs:
         if problems:
             pytest.fail("; ".join(problems), pytrace=False)
         return problems
+
+    def _eager_twin(self) -> dict:
+        """The fingerprints of this prompt's eager case in this session (a compiled case is ``[compiled-…]``)."""
+        twin = self.name.replace("[compiled-", "[")
+        return (self.state.run.outputs.get(twin) or {}).get("fingerprints") or {}
 
     def _refusal(self) -> str | None:
         llm = self.state.llm

@@ -18,6 +18,7 @@ class ServerFlavour:
     info_paths: tuple[str, ...]  # GET endpoints whose JSON describes the server (version, speculative stats)
     cache_report_flags: tuple[str, ...]  # make usage.prompt_tokens_details.cached_tokens appear
     tp_flag: str  # tensor parallelism across devices
+    eager_flags: tuple[str, ...]  # --llm-graph-mode eager: no graph capture (both servers capture by default)
     env: tuple[tuple[str, str], ...] = ()  # variables the server needs for the endpoints above
 
     def command(
@@ -52,6 +53,7 @@ SGLANG = ServerFlavour(
     info_paths=("/get_server_info", "/get_model_info"),
     cache_report_flags=("--enable-cache-report",),
     tp_flag="--tp-size",
+    eager_flags=("--disable-cuda-graph",),
 )
 VLLM = ServerFlavour(
     engine="vllm-server",
@@ -61,6 +63,7 @@ VLLM = ServerFlavour(
     info_paths=("/version",),
     cache_report_flags=("--enable-prompt-tokens-details", "--enable-prefix-caching"),
     tp_flag="--tensor-parallel-size",
+    eager_flags=("--enforce-eager",),
     env=(("VLLM_SERVER_DEV_MODE", "1"),),  # /reset_prefix_cache exists only in vLLM's dev mode
 )
 FLAVOURS = {flavour.engine: flavour for flavour in (SGLANG, VLLM)}

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ascend_llm.metrics.stats import PERCENTILES
+from pytest_ascend_llm.reporting.outputs_report import changes_section, outputs_section
 from pytest_ascend_llm.reporting.plots import all_plots, group_of
 
 Record = dict[str, Any]
@@ -170,8 +171,9 @@ def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
     lines = ["# ascend-llm report", "",
              f"Run `{run}`, {len(tests)} tests ({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); "
              f"{state}. Built {time.strftime('%Y-%m-%d %H:%M:%S')}.", ""]  # fmt: skip
-    lines += environment_section(sessions) + compatibility_section(tests) + performance_section(tests)
-    lines += gate_section(gates)
+    compares = [r for r in records if r.get("kind") == "compare"]
+    lines += environment_section(sessions) + changes_section(compares) + compatibility_section(tests)
+    lines += performance_section(tests) + gate_section(gates) + outputs_section(tests)
     if plots:
         lines += ["## Plots", ""]
         for title, names in plots.items():

@@ -1,0 +1,69 @@
+"""The report's sections on what the model said and what changed: the compared run's stack against this
+one, each prompt's drift verdict, and each question set's accuracy with its paired comparison."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Record = dict[str, Any]
+
+
+def _cells(header: list[str], rows: list[list[object]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
+    return lines + [""]
+
+
+def changes_section(compares: list[Record]) -> list[str]:
+    """What differs between the compared run and this one, before any verdict that rests on it."""
+    if not compares:
+        return []
+    changes = compares[-1]["changes"]
+    rows = [[change["field"], change["before"], change["now"]] for change in changes.get("changed", [])]
+    lines = ["## What changed since the compared run", ""]
+    lines += _cells(["", "compared run", "this run"], rows) if rows else ["Nothing in the recorded stack.", ""]
+    same = ", ".join(f"{kept['field']} {kept['value']}" for kept in changes.get("same", []))
+    return lines + ([f"Same: {same}.", ""] if same else [])
+
+
+def outputs_section(tests: list[Record]) -> list[str]:
+    """Drift verdicts per prompt and comparison, refusals, and accuracy lines with flipped questions."""
+    outputs = [(t["case"].split("::")[-1], t["outputs"]) for t in tests if t.get("outputs")]
+    rows = [
+        [case, against, d["verdict"], f"{d['largest_difference']:.3g}", _divergence(d)]
+        for case, output in outputs
+        for against, d in (output.get("drift") or {}).items()
+    ]
+    lines: list[str] = []
+    if rows:
+        lines += ["## Outputs against the compared run", ""]
+        lines += _cells(["case", "compared", "verdict", "largest logprob difference", "first divergence"], rows)
+    for reason in sorted({o["refused"] for _, o in outputs if o.get("refused")}):
+        lines += [f"Outputs not compared: {reason}", ""]
+    for case, output in outputs:
+        accuracy = output.get("accuracy")
+        if not accuracy:
+            continue
+        low, high = accuracy["interval"]
+        lines += [
+            f"## Accuracy: {case}",
+            "",
+            f"accuracy {accuracy['proportion']:.3f} ({accuracy['k']}/{accuracy['n']}, 95% interval "
+            f"{low:.3f}–{high:.3f}); {accuracy['unparsable']} unparsable, {accuracy['failed']} failed",
+            "",
+        ]
+        paired = output.get("paired")
+        if paired:
+            lines += [f"Against the compared run: {paired['line']}", ""]
+            for label, key in (("Newly wrong", "newly_wrong"), ("Newly right", "newly_right")):
+                if paired[key]:
+                    lines += [f"{label}: " + ", ".join(f"`{q}`" for q in paired[key]), ""]
+    return lines
+
+
+def _divergence(drift: Record) -> str:
+    if drift.get("position") is None:
+        return "-"
+    margin = drift.get("saved_margin")
+    shown = "-" if margin is None else f"{margin:.3g}"
+    return f"token {drift['position']}: {drift['saved_token']!r} → {drift['now_token']!r} (saved margin {shown})"

@@ -33,9 +33,11 @@ def comparison_refusal(saved: Mapping | None, now: Mapping, across_models: bool)
     tokenizers = (saved.get("tokenizer_hash"), now.get("tokenizer_hash"))
     if weights[0] == weights[1] and tokenizers[0] == tokenizers[1]:
         return None
-    if tokenizers[0] != tokenizers[1] or None in tokenizers:
+    if None in tokenizers:
+        return "one run has no tokenizer hash, so other weights cannot be shown to share its tokenizer"
+    if tokenizers[0] != tokenizers[1]:
         return (
-            f"the compared run's tokenizer differs ({tokenizers[0] or '?'} → {tokenizers[1] or '?'}): token-level "
+            f"the compared run's tokenizer differs ({tokenizers[0]} → {tokenizers[1]}): token-level "
             "outputs of different tokenizers cannot be compared"
         )
     if not across_models:

@@ -170,6 +170,8 @@ class ResultsRecorder:
             environment = json_report.setdefault("environment", {})
             environment["ascend_llm"] = stack
             environment["ascend_llm_workers"] = {s["worker"]: s["environment"].get("device_kind") for s in sessions}
+        if self.state.run.changes is not None:
+            json_report.setdefault("environment", {})["ascend_llm_changes"] = self.state.run.changes
         verdicts = [verdict_record(v) for v in gate_verdicts(self.config, self.state)]
         for test in json_report.get("tests", []):
             name = test["nodeid"].split("::")[-1]

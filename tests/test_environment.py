@@ -163,6 +163,20 @@ def test_fingerprint_is_stable_and_twelve_hex_chars(tmp_path):
     assert len(first) == 12 and int(first, 16) >= 0
 
 
+def test_fingerprint_of_a_large_file_reads_a_sample_of_its_tensor_bytes(tmp_path):
+    """A 4 MiB tensor: a change at the start of its data changes the hash; so does one in the last 64 KiB."""
+    model_dir = tmp_path / "big"
+    model_dir.mkdir()
+    weights = torch.zeros(2**20)
+    save_file({"w": weights}, str(model_dir / "model.safetensors"))
+    before = model_fingerprint(model_dir)
+    for position in (0, 2**20 - 1):
+        changed = weights.clone()
+        changed[position] = 1.0
+        save_file({"w": changed}, str(model_dir / "model.safetensors"))
+        assert model_fingerprint(model_dir) != before, position
+
+
 def test_fingerprint_changes_with_the_config(tmp_path):
     model_dir = _model(tmp_path)
     before = model_fingerprint(model_dir)
@@ -178,11 +192,13 @@ def test_fingerprint_changes_with_a_safetensors_header(tmp_path):
     assert model_fingerprint(model_dir) != before
 
 
-def test_fingerprint_ignores_tensor_bytes_but_uses_the_index(tmp_path):
+def test_fingerprint_samples_tensor_bytes_and_uses_the_index(tmp_path):
     model_dir = _model(tmp_path)
     before = model_fingerprint(model_dir)
     save_file({"embed.weight": torch.ones(8, 4)}, str(model_dir / "model-00001-of-00002.safetensors"))
-    assert model_fingerprint(model_dir) == before  # same header: the tensors are never read
+    changed = model_fingerprint(model_dir)
+    assert changed != before  # same header, other weights (a fine-tune): the sampled bytes tell them apart
+    before = changed
     index = {"weight_map": {"embed.weight": "model-00001-of-00002.safetensors"}}
     (model_dir / "model.safetensors.index.json").write_text(json.dumps(index))
     with_index = model_fingerprint(model_dir)

@@ -48,7 +48,7 @@ def saved(tmp_path_factory):
 
 
 def _storage(pytester, saved) -> str:
-    """A copy of the saved run under the test's own folder (pytest-benchmark wants storage under the cwd)."""
+    """A copy of the saved run under the test's own folder, so each test's compare reads its own copy."""
     copy = pytester.path / "runs"
     shutil.copytree(saved[0], copy)
     return f"--benchmark-storage=file://{copy}"
@@ -87,8 +87,9 @@ def test_the_saved_run_holds_every_prompts_fingerprint(saved):
 
 
 def test_unchanged_reruns_in_fresh_processes_are_identical(pytester, saved):
-    storage = _storage(pytester, saved)
-    for _ in range(2):
+    """Twice, each in a fresh process: once from a copy under the test's folder, once from the saved run's
+    own folder outside it (pytest-benchmark's compare warning once crashed on such a storage path)."""
+    for storage in (_storage(pytester, saved), f"--benchmark-storage=file://{saved[0]}"):
         rerun = pytester.runpytest_subprocess(*SUITE, *CPU, storage, COMPARE)
         assert rerun.ret == 0, rerun.stdout.str()[-3000:]
         rerun.assert_outcomes(passed=PROMPTS)

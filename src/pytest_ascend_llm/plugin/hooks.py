@@ -203,6 +203,7 @@ def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info
     except LLMSetupError as error:
         raise pytest.UsageError(str(error)) from None
     machine_info["llm_stack"] = llm.environment.to_dict()
+    result = None
     with adapter.without_generic_warning(benchmarksession):
         result = yield
     terminal.write_changes(config, config.stash[STATE_KEY], saved, machine_info["llm_stack"])

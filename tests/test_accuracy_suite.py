@@ -21,7 +21,8 @@ LINE = re.compile(
     r"(?P<unparsable>\d+) unparsable, (?P<failed>\d+) failed"
 )
 PAIRED = re.compile(
-    r"ascend-llm against the compared run: accuracy change (?P<change>[-+][\d.]+) \(95% interval \S+ to \S+\) over "
+    r"ascend-llm accuracy against the compared run: accuracy change (?P<change>[-+][\d.]+) "
+    r"\(95% interval \S+ to \S+\) over "
     r"(?P<n>\d+) shared questions: (?P<wrong>\d+) newly wrong, (?P<right>\d+) newly right, McNemar exact p=(?P<p>\S+)"
 )
 

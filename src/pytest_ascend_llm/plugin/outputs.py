@@ -83,22 +83,29 @@ class LLMOutputs:
             pytest.fail("outputs drifted: " + "; ".join(d.line() for d in failing), pytrace=False)
         return drifts
 
-    def accuracy(self, accuracy: Accuracy, seconds: float) -> list[str]:
-        """Save a question set's score; fail on the baseline band (--llm-eval-baseline/--llm-eval-tolerance)
-        and on a significant paired drop against the compared run's same questions (McNemar exact)."""
+    def accuracy(self, accuracy: Accuracy, seconds: float, mode: str | None = None) -> list[str]:
+        """Save a question set's score in one graph mode and return what fails it: the baseline band
+        (--llm-eval-baseline/--llm-eval-tolerance), a breached floor, and a significant paired drop
+        (McNemar exact) against the compared run's same questions or, for compiled, this session's eager."""
         from pytest_ascend_llm.evaluation.scoring import Accuracy, band_verdict, paired_comparison
+        from pytest_ascend_llm.plugin.gate import floor_breaches
 
-        self.record["accuracy"] = accuracy.to_dict()
+        key = "compiled_accuracy" if mode == "compiled" else "accuracy"
+        against = {"compared run": self.saved.get(key) if self._refusal() is None else None}
+        if mode == "compiled":
+            against["eager"] = self.record.get("accuracy")
+        self.record[key] = accuracy.to_dict()
         self._save(seconds)
         settings, problems = self.state.settings, []
         if settings.eval_baseline is not None:
             band = band_verdict(accuracy, settings.eval_baseline, settings.eval_tolerance)
-            if band is not None:
-                problems.append(band)
-        saved = self.saved.get("accuracy")
-        if saved and self._refusal() is None:
-            paired = paired_comparison(Accuracy.from_dict(saved).correct_by_id(), accuracy.correct_by_id())
-            self.record["paired"] = {
+            problems += [band] if band is not None else []
+        for label, before in against.items():
+            if not before:
+                continue
+            paired = paired_comparison(Accuracy.from_dict(before).correct_by_id(), accuracy.correct_by_id())
+            both = self.state.settings.graph_mode == "both"
+            self.record.setdefault("paired", {})[f"{mode} vs {label}" if both else label] = {
                 "line": paired.line(),
                 "p_value": paired.p_value,
                 "change": paired.change,
@@ -107,16 +114,9 @@ class LLMOutputs:
                 "newly_right": list(paired.newly_right),
             }
             if paired.significant_drop():
-                problems.append(f"a significant drop against the compared run: {paired.line()}")
-        from pytest_ascend_llm.plugin.gate import floor_breaches
-
-        problems += [
-            f"below its floor: {breach}"
-            for breach in floor_breaches(self.state, self.name, {"accuracy": accuracy.proportion})
-        ]
-        if problems:
-            pytest.fail("; ".join(problems), pytrace=False)
-        return problems
+                problems.append(f"a significant drop against the {label}: {paired.line()}")
+        metrics = {"accuracy": accuracy.proportion}
+        return problems + [f"below its floor: {breach}" for breach in floor_breaches(self.state, self.name, metrics)]
 
     def _eager_twin(self) -> dict:
         """The fingerprints of this prompt's eager case in this session (a compiled case is ``[compiled-…]``)."""
@@ -141,5 +141,5 @@ class LLMOutputs:
             self.state.timer.one_round(self.benchmark, seconds, "llm_outputs(...)")
             self.timed = True
         if self.state.timer.saves_to_benchmark:
-            kept = ("fingerprints", "accuracy")
+            kept = ("fingerprints", "accuracy", "compiled_accuracy")
             self.benchmark.extra_info[OUTPUTS_KEY] = {key: self.record[key] for key in kept if key in self.record}

@@ -109,12 +109,18 @@ def write_outputs(terminalreporter, state: PluginState, records: list[dict]) -> 
     for reason in refused:
         terminalreporter.write_line(f"ascend-llm outputs: not compared: {reason}", yellow=True)
     for output in outputs:
-        if output.get("accuracy"):
-            from pytest_ascend_llm.evaluation.scoring import Accuracy
+        for key, label in (("accuracy", ""), ("compiled_accuracy", " (compiled)")):
+            if output.get(key):
+                from pytest_ascend_llm.evaluation.scoring import Accuracy
 
-            terminalreporter.write_line(f"ascend-llm {Accuracy.from_dict(output['accuracy']).line()}")
-        if output.get("paired"):
-            terminalreporter.write_line(f"ascend-llm against the compared run: {output['paired']['line']}")
+                terminalreporter.write_line(f"ascend-llm{label} {Accuracy.from_dict(output[key]).line()}")
+        for against, paired in (output.get("paired") or {}).items():
+            terminalreporter.write_line(f"ascend-llm accuracy {_against(against)}: {paired['line']}")
+
+
+def _against(label: str) -> str:
+    """'against the compared run', or a pair of graph modes as it is ('compiled vs eager')."""
+    return label if " vs " in label else f"against the {label}"
 
 
 def write_measurements(terminalreporter, state: PluginState) -> None:

@@ -41,24 +41,25 @@ def outputs_section(tests: list[Record]) -> list[str]:
     for reason in sorted({o["refused"] for _, o in outputs if o.get("refused")}):
         lines += [f"Outputs not compared: {reason}", ""]
     for case, output in outputs:
-        accuracy = output.get("accuracy")
-        if not accuracy:
+        if not output.get("accuracy"):
             continue
-        low, high = accuracy["interval"]
-        lines += [
-            f"## Accuracy: {case}",
-            "",
-            f"accuracy {accuracy['proportion']:.3f} ({accuracy['k']}/{accuracy['n']}, 95% interval "
-            f"{low:.3f}–{high:.3f}); {accuracy['unparsable']} unparsable, {accuracy['failed']} failed",
-            "",
-        ]
-        paired = output.get("paired")
-        if paired:
-            lines += [f"Against the compared run: {paired['line']}", ""]
+        lines += [f"## Accuracy: {case}", "", _accuracy_line(output["accuracy"]), ""]
+        if output.get("compiled_accuracy"):
+            lines += [f"Compiled: {_accuracy_line(output['compiled_accuracy'])}", ""]
+        for against, paired in (output.get("paired") or {}).items():
+            lines += [f"{against if ' vs ' in against else 'Against the ' + against}: {paired['line']}", ""]
             for label, key in (("Newly wrong", "newly_wrong"), ("Newly right", "newly_right")):
                 if paired[key]:
                     lines += [f"{label}: " + ", ".join(f"`{q}`" for q in paired[key]), ""]
     return lines
+
+
+def _accuracy_line(accuracy: Record) -> str:
+    low, high = accuracy["interval"]
+    return (
+        f"accuracy {accuracy['proportion']:.3f} ({accuracy['k']}/{accuracy['n']}, 95% interval {low:.3f}–{high:.3f}); "
+        f"{accuracy['unparsable']} unparsable, {accuracy['failed']} failed"
+    )
 
 
 def _divergence(drift: Record) -> str:

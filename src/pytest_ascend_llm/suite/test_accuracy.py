@@ -32,9 +32,17 @@ def _questions(llm_session):
 
 
 def test_accuracy_on_the_question_set_is_within_its_band(llm_outputs, llm_session, llm_engine, record_property):
+    """In each graph mode of the run (with ``both``: eager, then compiled compared with it, paired)."""
     questions = _questions(llm_session)
-    start = time.perf_counter()
-    outcomes = run_questions(llm_engine, questions, answer_params(), llm_session.settings.eval_concurrency)
-    accuracy = score(questions, outcomes)
-    record_property("accuracy", {key: value for key, value in accuracy.to_dict().items() if key != "verdicts"})
-    llm_outputs.accuracy(accuracy, time.perf_counter() - start)
+    problems, modes = [], llm_session.graph_modes
+    for mode in modes:
+        engine = llm_session.engine_in(mode)
+        start = time.perf_counter()
+        outcomes = run_questions(engine, questions, answer_params(), llm_session.settings.eval_concurrency)
+        accuracy = score(questions, outcomes)
+        name = "accuracy" if len(modes) == 1 else f"accuracy_{mode}"
+        record_property(name, {k: v for k, v in accuracy.to_dict().items() if k != "verdicts"})
+        found = llm_outputs.accuracy(accuracy, time.perf_counter() - start, mode)
+        problems += [f"{mode}: {problem}" for problem in found] if len(modes) > 1 else found
+    if problems:
+        pytest.fail("; ".join(problems), pytrace=False)

@@ -37,6 +37,7 @@ def test_identical_stacks_change_nothing_and_list_what_is_the_same_in_field_orde
     changes = stack_changes(stack(), stack())
     assert changes.changed == []
     assert [label for label, _ in changes.same] == [
+        "device",
         "torch",
         "torch_npu",
         "CANN",
@@ -48,14 +49,17 @@ def test_identical_stacks_change_nothing_and_list_what_is_the_same_in_field_orde
         "ASCEND_RT_VISIBLE_DEVICES",
         "weights hash",
     ]
-    assert changes.line().startswith("changed: nothing; same: torch 2.5.1, torch_npu 2.5.1, CANN 8.0.RC3, driver")
+    assert changes.line().startswith(
+        "changed: nothing; same: device Ascend910B3, torch 2.5.1, torch_npu 2.5.1, CANN 8.0.RC3, driver"
+    )
 
 
 def test_changes_come_first_in_the_line_then_what_stayed():
     changes = stack_changes(stack(dtype="float32"), stack(cann="8.1.RC1"))
     assert changes.changed == [("CANN", "8.0.RC3", "8.1.RC1"), ("dtype", "float32", "bfloat16")]
     assert changes.line() == (
-        "changed: CANN 8.0.RC3 → 8.1.RC1, dtype float32 → bfloat16; same: torch 2.5.1, torch_npu 2.5.1, "
+        "changed: CANN 8.0.RC3 → 8.1.RC1, dtype float32 → bfloat16; same: device Ascend910B3, torch 2.5.1, "
+        "torch_npu 2.5.1, "
         "driver 24.1.rc2, transformers 4.51.3, engine transformers, torch threads 24, ASCEND_RT_VISIBLE_DEVICES 0,1, "
         "weights hash abc123def456"
     )

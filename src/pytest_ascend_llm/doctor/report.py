@@ -3,7 +3,10 @@ status that says whether a benchmark run here would mean anything.
 
 Blocking (exit 1): a card whose health is not OK, a card another process is using, an environment
 setting that makes timings unrepresentative (launch blocking, debug logging, no allocator caching),
-or a value the documentation calls invalid. Everything else is information.
+a value the documentation calls invalid, or (on an NPU host) a torch that does not pair with the installed
+torch_npu in torch_npu's version table. Everything else is information: a CANN or Python outside the table's row,
+and the host settings the Ascend guides recommend (governor, NUMA balancing, swap, malloc preload, CPU binding),
+which are warnings because the run still works, only with noisier timings.
 """
 
 from __future__ import annotations
@@ -11,9 +14,12 @@ from __future__ import annotations
 import os
 import shutil
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from pytest_ascend_llm.doctor.findings import Finding, check_environment, meaningless_for_benchmarks
+from pytest_ascend_llm.doctor.host_settings import HostSetting, read_host_settings
+from pytest_ascend_llm.doctor.stack_table import check_stack
 
 TOOLS = {"npu": "npu-smi", "cuda": "nvidia-smi"}
 
@@ -33,6 +39,8 @@ class Diagnosis:
     findings: list[Finding] = field(default_factory=list)
     stack: dict[str, Any] = field(default_factory=dict)
     blocking: list[str] = field(default_factory=list)
+    host: list[HostSetting] = field(default_factory=list)
+    stack_checks: list[Finding] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -41,13 +49,18 @@ class Diagnosis:
             "inventory_problem": self.inventory_problem,
             "environment": [finding.to_dict() for finding in self.findings],
             "stack": self.stack,
+            "stack_checks": [finding.to_dict() for finding in self.stack_checks],
+            "host_settings": [setting.to_dict() for setting in self.host],
             "blocking": self.blocking,
             "ok_to_benchmark": not self.blocking,
         }
 
 
-def diagnose(kind: str, environ: dict[str, str] | None = None, with_stack: bool = True) -> Diagnosis:
-    """Read the cards (if any), check the environment, capture the stack; list what blocks benchmarking."""
+def diagnose(
+    kind: str, environ: dict[str, str] | None = None, with_stack: bool = True, host_root: Path = Path("/")
+) -> Diagnosis:
+    """Read the cards (if any), check the environment and the host, capture the stack and check it against
+    torch_npu's version table; list what blocks benchmarking."""
     from pytest_ascend_llm.inventory.guard import busy_reason, own_pids, unhealthy
     from pytest_ascend_llm.inventory.reading import read_inventory
     from pytest_ascend_llm.inventory.records import InventoryUnavailable
@@ -71,12 +84,26 @@ def diagnose(kind: str, environ: dict[str, str] | None = None, with_stack: bool 
     blocking = meaningless_for_benchmarks(diagnosis.findings)
     blocking += [f for f in diagnosis.findings if f.level == "error" and f not in blocking]
     diagnosis.blocking += [f"environment: {f.topic}: {f.message}" for f in blocking]
+    diagnosis.host = read_host_settings(host_root, environ)
     if with_stack:
         from pytest_ascend_llm.environment import capture_environment
 
         stack = capture_environment().to_dict()
         diagnosis.stack = {key: stack.get(key) for key in STACK_KEYS}
+        diagnosis.stack_checks = check_stack(stack.get("torch"), stack.get("torch_npu"), stack.get("cann"),
+                                             stack.get("python"))  # fmt: skip
+        if kind == "npu":  # a torch that torch_npu was not built for: kernels missing or wrong on the card
+            diagnosis.blocking += [f"stack: {f.message}" for f in diagnosis.stack_checks if f.level == "error"]
     return diagnosis
+
+
+def host_level(setting: HostSetting, kind: str) -> str:
+    """'ok' / 'WARN' on an NPU host; elsewhere the Ascend guides' advice is information only."""
+    if setting.ok is None:
+        return "info"
+    if setting.ok:
+        return "ok"
+    return "warn" if kind == "npu" else "info"
 
 
 STACK_KEYS = ("python", "torch", "torch_npu", "cann", "driver", "transformers", "sglang", "vllm", "npu_problem")
@@ -106,8 +133,16 @@ def render(diagnosis: Diagnosis) -> list[str]:
     for finding in diagnosis.findings or [Finding("ok", "variables", "nothing set that the doctor knows of", None)]:
         source = f"  [{finding.source}]" if finding.source else ""
         lines.append(f"  {MARKS.get(finding.level, finding.level)} {finding.topic}: {finding.message}{source}")
+    if diagnosis.host:
+        lines.append("host:")
+    for setting in diagnosis.host:
+        mark = MARKS[host_level(setting, diagnosis.kind)]
+        lines.append(f"  {mark} {setting.name}: {setting.value}; recommended {setting.recommended}  [{setting.source}]")
     if diagnosis.stack:
         lines.append("stack: " + ", ".join(f"{key} {value or '-'}" for key, value in diagnosis.stack.items()))
+    for finding in diagnosis.stack_checks:
+        source = f"  [{finding.source}]" if finding.source else ""
+        lines.append(f"  {MARKS.get(finding.level, finding.level)} {finding.topic}: {finding.message}{source}")
     if diagnosis.blocking:
         lines.append(f"NOT OK to benchmark here ({len(diagnosis.blocking)}):")
         lines += [f"  - {reason}" for reason in diagnosis.blocking]

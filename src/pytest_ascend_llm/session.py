@@ -250,6 +250,16 @@ class LLMSession:
             self._engines[mode] = engine_factory(self.settings.engine)(_InGraphMode(self, mode))
         return self._engines[mode]
 
+    def graph_costs(self) -> dict[str, float]:
+        """Seconds each engine made so far spent becoming ready in its graph mode: a compiled transformers
+        model's first call (tracing, compilation), or a launched server's launch to healthy (capture)."""
+        costs = {}
+        for mode, engine in self._engines.items():
+            for cost in ("compile_seconds", "startup_seconds"):
+                if getattr(engine, cost, None) is not None:
+                    costs[f"{mode or 'default'} {cost.split('_')[0]}"] = getattr(engine, cost)
+        return costs
+
     @cached_property
     def environment(self):
         from pytest_ascend_llm.environment import capture_environment

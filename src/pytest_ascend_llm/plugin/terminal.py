@@ -74,6 +74,12 @@ def write_session_lines(terminalreporter, state: PluginState) -> None:
             terminalreporter.write_line(line)
         command = sglang_command(plan, str(llm.source.path), device=llm.device.kind)
         terminalreporter.write_line("SGLang: " + shell_line(command))
+    costs = llm.graph_costs()
+    if costs:
+        shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in costs.items())
+        terminalreporter.write_line(
+            f"ascend-llm graph modes: {shown} (compile: first compiled call; startup: launch to healthy)"
+        )
     if llm.load_count:
         loaded = llm.loaded
         terminalreporter.write_line(

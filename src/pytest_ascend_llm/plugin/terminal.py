@@ -114,11 +114,11 @@ def write_outputs(terminalreporter, state: PluginState, records: list[dict]) -> 
         terminalreporter.write_line(f"ascend-llm outputs, {against}: {summary_line(drifts)}", red=failed)
     for reason in refused:
         terminalreporter.write_line(f"ascend-llm outputs: not compared: {reason}", yellow=True)
+    from pytest_ascend_llm.evaluation.scoring import Accuracy
+
     for output in outputs:
         for key, label in (("accuracy", ""), ("compiled_accuracy", " (compiled)")):
             if output.get(key):
-                from pytest_ascend_llm.evaluation.scoring import Accuracy
-
                 terminalreporter.write_line(f"ascend-llm{label} {Accuracy.from_dict(output[key]).line()}")
         for against, paired in (output.get("paired") or {}).items():
             terminalreporter.write_line(f"ascend-llm accuracy {_against(against)}: {paired['line']}")

@@ -55,11 +55,10 @@ def outputs_section(tests: list[Record]) -> list[str]:
 
 
 def _accuracy_line(accuracy: Record) -> str:
-    low, high = accuracy["interval"]
-    return (
-        f"accuracy {accuracy['proportion']:.3f} ({accuracy['k']}/{accuracy['n']}, 95% interval {low:.3f}–{high:.3f}); "
-        f"{accuracy['unparsable']} unparsable, {accuracy['failed']} failed"
-    )
+    """The line the terminal prints too, rebuilt from the saved verdicts (one formatter for both)."""
+    from pytest_ascend_llm.evaluation.scoring import Accuracy
+
+    return Accuracy.from_dict(accuracy).line()
 
 
 def _divergence(drift: Record) -> str:

@@ -274,9 +274,16 @@ class Settings:
         shown_default="adaptive, until the tracked percentile is within ±5 percent or the case's time budget is spent",
     )
     case_seconds: float | None = option(
-        about="time budget of a case's adaptive rounds",
+        about="a bound on each benchmark case's seconds (warm-up included) that the case respects: it stops there, "
+        "keeps what it measured and marks the percentiles it could not resolve",
         parse=_number(float, 0.0),
-        shown_default="20 on an accelerator, 1.5 on CPU",
+        shown_default="no bound; adaptive rounds stop after 20 s on an accelerator, 1.5 s on CPU once the tracked "
+        "percentile exists",
+    )
+    max_minutes: float | None = option(
+        about="a bound on the whole run's benchmark minutes: cases past it stop or skip, keeping what they measured",
+        parse=_number(float, 0.0),
+        shown_default="no bound",
     )
     warmup: int | None = option(
         about="untimed warm-up rounds per benchmark case",
@@ -372,6 +379,38 @@ class Settings:
         about="torch.compile backend of --llm-graph-mode compiled for transformers: auto (torchair's NPU backend on an "
         "NPU, inductor elsewhere), torchair, or any torch.compile backend name (inductor, eager, aot_eager, ...)",
         default="auto",
+    )
+    soak_seconds: float | None = option(
+        about="soak: seconds of steady serving load (-k soak), sampled in windows for memory growth, latency drift "
+        "and errors",
+        parse=_number(float, 1.0),
+        shown_default="off: the soak case skips until given, e.g. 3600",
+    )
+    soak_window: float | None = option(
+        about="soak: seconds per sampling window",
+        parse=_number(float, 0.5),
+        shown_default="a tenth of the soak, at least 2",
+    )
+    soak_concurrency: int = option(
+        about="soak: concurrent streams of the steady load (with --llm-soak-rate: the cap)",
+        parse=_number(int, 1),
+        default=4,
+    )
+    soak_rate: float | None = option(
+        about="soak: Poisson arrivals at this many requests per second instead of a closed loop of streams",
+        parse=_number(float, 1e-6),
+    )
+    soak_max_growth: float = option(
+        about="soak: the memory growth, MiB per hour, beyond which the case fails (when the slope's whole 95% interval "
+        "lies above it)",
+        parse=_number(float, 0.0),
+        default=32.0,
+    )
+    soak_max_drift: float = option(
+        about="soak: the latency drift, last window's P95 over the first's minus 1, beyond which the case fails (when "
+        "the ratio's whole 95% interval lies above it)",
+        parse=_number(float, 0.0),
+        default=0.25,
     )
     floors: str | None = option(
         about="a TOML file of fixed floors per case and device (min tok/s, max TTFT/TPOT percentiles, min accuracy)"

@@ -64,8 +64,6 @@ def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
     storage = pytester.path / "runs"
     result = pytester.runpytest(
         *PREFILL_CTX128_ON_CPU,
-        "--llm-case-seconds",
-        "0",
         f"--benchmark-storage=file://{storage}",
         "--benchmark-save=base",
     )
@@ -73,11 +71,15 @@ def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
     result.stdout.fnmatch_lines(["ascend-llm benchmark: adaptive rounds: at least 21, at most 60*"])
     [saved] = storage.rglob("*.json")
     [bench] = json.loads(saved.read_text())["benchmarks"]
-    assert bench["stats"]["rounds"] == 21 == bench["extra_info"]["llm"]["n"]
-    assert "p95" not in bench["extra_info"]["llm"]["unresolved"] and "p99" in bench["extra_info"]["llm"]["unresolved"]
+    rounds = bench["stats"]["rounds"]
+    assert 21 <= rounds == bench["extra_info"]["llm"]["n"] <= 60
+    assert "p95" not in bench["extra_info"]["llm"]["unresolved"] and "stopped_by" not in bench["extra_info"]["llm"]
     samples = bench["extra_info"]["llm"]["samples"]
     assert (
-        len(samples["round_seconds"]) == len(samples["host_probe_seconds"]) == len(samples["round_cpu_seconds"]) == 21
+        len(samples["round_seconds"])
+        == len(samples["host_probe_seconds"])
+        == len(samples["round_cpu_seconds"])
+        == rounds
     )
 
 

@@ -96,7 +96,11 @@ def round_policy(
     )
 
 
-def tracked_percentile(gated: Sequence[float], saved_for_comparison: bool) -> float:
-    """The round-time percentile adaptive rounds pin down: the highest one gated, P95 for runs saved or
-    compared (a later gate needs it resolved), else the median."""
-    return max(gated, default=95.0 if saved_for_comparison else 50.0)
+def tracked_percentile(gated: Sequence[float], saved: bool, compared: bool = False, ruled: bool = False) -> float:
+    """The round-time percentile adaptive rounds pin down: the highest one the gate's rules need per round;
+    P95 for a saved run (a later gate may need it) or a compared one without rules; else the median, also
+    when every rule rests on per-token samples (TPOT, ITL): those resolve in one round, where a P95 of
+    round times needs 21."""
+    if gated:
+        return max(gated)
+    return 95.0 if saved or (compared and not ruled) else 50.0

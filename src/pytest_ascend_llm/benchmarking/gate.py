@@ -168,8 +168,18 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
         which = "the compared run" if not samples_before else "this run"
         return Verdict(case, rule, NOT_COMPARED, note=f"{which} has no {key} samples for {rule.metric}")
     counts = (len(samples_before), len(samples_now))
+    bounded = _stopped_by_bound(before, now)
     if rule.statistic != "mean":
         need = min_samples(float(rule.statistic[1:]))
+        if min(counts) < need and bounded:
+            return Verdict(
+                case,
+                rule,
+                INCONCLUSIVE,
+                counts=counts,
+                note=f"{bounded}: {need} rounds per run would decide {rule.metric} (--llm-rounds {need}, or a "
+                "larger bound)",
+            )
         if min(counts) < need:
             return Verdict(
                 case,
@@ -196,8 +206,18 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
             verdict, note = INCONCLUSIVE, f"a run was contended ({contended}): rerun on a quiet host"
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
-    note = "; ".join(part for part in (host_note, note) if part)
+    note = "; ".join(part for part in (host_note, note, bounded) if part)
     return Verdict(case, rule, verdict, base, current, point, low, high, counts, note)
+
+
+def _stopped_by_bound(before: Mapping[str, object], now: Mapping[str, object]) -> str:
+    """'this run stopped by --llm-case-seconds 2 after 7 round(s); …' for whichever run a bound cut short."""
+    lines = []
+    for label, run in (("the compared run", before), ("this run", now)):
+        stopped = run.get("stopped_by")
+        if isinstance(stopped, dict) and stopped.get("line"):
+            lines.append(f"{label} {stopped['line']}")
+    return "; ".join(lines)
 
 
 def _at_equal_host_speed(
@@ -259,6 +279,7 @@ def apply_gate(
     return verdicts
 
 
-def round_time_percentiles(rules: Iterable[GateRule]) -> list[float]:
-    """The percentiles of whole-round time the rules gate (p95 → 95.0), for adaptive rounds to pin down."""
-    return [float(rule.statistic[1:]) for rule in rules if rule.prefix == "" and rule.statistic != "mean"]
+def per_round_percentiles(rules: Iterable[GateRule]) -> list[float]:
+    """The percentiles the rules gate that rest on one sample per round (p95 → 95.0): whole-round time,
+    and TTFT (one per request). TPOT and ITL rest on per-token samples, so one round resolves them."""
+    return [float(rule.statistic[1:]) for rule in rules if rule.prefix in ("", "ttft_") and rule.statistic != "mean"]

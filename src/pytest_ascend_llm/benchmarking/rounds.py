@@ -58,13 +58,26 @@ class RoundLog:
         self._probed = None
 
     def run(
-        self, setup: Callable[[], None] | None, warmup: int, wants_more: Callable[[list[float]], bool]
+        self,
+        setup: Callable[[], None] | None,
+        warmup: int,
+        wants_more: Callable[[list[float]], bool],
+        stop_warming: Callable[[], bool] | None = None,
+        after_warmup: Callable[[list[float]], None] | None = None,
     ) -> list[float]:
-        """Untimed warm-up rounds, then timed rounds while ``wants_more(seconds so far)``."""
+        """Untimed warm-up rounds (fewer once ``stop_warming()``: a bound has passed), then timed rounds
+        while ``wants_more(seconds so far)``. ``after_warmup`` hears the warm-up rounds' rough seconds."""
         prepare = self.before_round(setup)
+        warmed: list[float] = []
         for _ in range(warmup):
+            if warmed and stop_warming is not None and stop_warming():
+                break
             prepare()
+            start = time.perf_counter()
             self.round()
+            warmed.append(time.perf_counter() - start)
+        if after_warmup is not None:
+            after_warmup(warmed)
         seconds: list[float] = []
         while wants_more(seconds):
             prepare()

@@ -6,12 +6,16 @@ noise, board power) go to the run state, the results file and pytest-benchmark's
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_ascend_llm.benchmarking.bounds import case_bound, stopped_by
+from pytest_ascend_llm.plugin import run_clock
 from pytest_ascend_llm.plugin.state import RunState
 from pytest_ascend_llm.plugin.timers import BenchmarkRounds, Rounds, Timer
 
@@ -57,7 +61,15 @@ class LLMBench:
         self.run = run if run is not None else RunState()
         self.timer = timer or BenchmarkRounds()
         self.hold_floors = hold_floors  # fails the case when it breaks a fixed floor (--llm-floors)
-        self.plan = rounds_for(llm, percentile)
+        self.started = time.perf_counter()
+        self.percentile = percentile
+        plan = rounds_for(llm, percentile)
+        needed = plan.policy.floor if plan.policy is not None else plan.fixed
+        self.plan = replace(
+            plan,
+            bound=case_bound(llm.settings.case_seconds, self.run.run_bound, self.started),
+            after_warmup=run_clock.after_warmup(config, self.run, needed, plan.warmup),
+        )
         benchmark.fullname = name
         self.timer.prepare(benchmark)
 
@@ -79,6 +91,9 @@ class LLMBench:
         with power or nullcontext():
             seconds = self.timer.rounds(self.benchmark, log, setup, self.plan)
             case = log.case(self.name, seconds, extra)
+        if self.timer.timed and self.plan.cut_short(seconds):
+            needed = self.plan.policy.floor if self.plan.policy is not None else self.plan.fixed
+            case.extra["stopped_by"] = stopped_by(self.plan.bound, len(seconds), self.percentile, needed)
         if power is not None:
             case.extra |= power_figures(power, case)
         contention = None
@@ -128,13 +143,25 @@ class LLMBench:
             case.extra.update(values)
             self.record(case)
 
+    def hold_floors_again(self) -> None:
+        """Hold the fixed floors on the metrics annotated since the case ran (e.g. a ratio to its own rounds)."""
+        case = self.run.results.get(self.name)
+        if case is not None:
+            self._check_floors(case)
+
     def record(self, case: CaseResult) -> None:
         """Store the case's flat metrics in the saved JSON and for the end-of-session table; a case run
         untimed is only counted."""
         if not self.timer.timed:
             self.run.unbenchmarked.append(self.name)
             return
+        first = case.name not in self.run.results
+        case.extra["case_wall_s"] = time.perf_counter() - self.started
         self.run.results[case.name] = case
+        if first:
+            stopped = case.extra.get("stopped_by")
+            note = stopped["line"] if isinstance(stopped, dict) else ""
+            run_clock.finished(self.run, case.name, case.extra["case_wall_s"], len(case.round_seconds), note)
         if self.timer.saves_to_benchmark:
             self.benchmark.extra_info["llm"] = case.metrics()
 

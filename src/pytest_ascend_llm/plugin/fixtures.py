@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 import pytest
 
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
+from pytest_ascend_llm.plugin import run_clock
 from pytest_ascend_llm.plugin.bench import LLMBench, guard_busy_device
 from pytest_ascend_llm.plugin.state import STATE_KEY, RunState, awaken, stable_name
 
@@ -94,6 +95,7 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
     guard_busy_device(llm_session)
     state = request.config.stash[STATE_KEY]
     name = stable_name(request.node)
+    run_clock.refuse_when_spent(state.run, name, benchmark)
     from pytest_ascend_llm.plugin.gate import hold_floors
 
     return LLMBench(

@@ -22,16 +22,14 @@ def check_rules(config: pytest.Config, state: PluginState) -> None:
         raise pytest.UsageError("--llm-compare-fail needs a run to compare with: add --benchmark-compare[=NUM]")
 
 
-def saves_or_compares(config: pytest.Config) -> bool:
-    return any(config.getoption(name, None) for name in ("benchmark_save", "benchmark_autosave", "benchmark_compare"))
-
-
 def tracked_percentile_of(config: pytest.Config, rules: tuple[GateRule, ...]) -> float:
     """The round-time percentile this run's adaptive rounds pin down (the gate's, or what a save needs)."""
     from pytest_ascend_llm.benchmarking.adaptive import tracked_percentile
-    from pytest_ascend_llm.benchmarking.gate import round_time_percentiles
+    from pytest_ascend_llm.benchmarking.gate import per_round_percentiles
 
-    return tracked_percentile(round_time_percentiles(rules), saves_or_compares(config))
+    saved = any(config.getoption(name, None) for name in ("benchmark_save", "benchmark_autosave"))
+    compared = bool(config.getoption("benchmark_compare", None))
+    return tracked_percentile(per_round_percentiles(rules), saved, compared, bool(rules))
 
 
 def measured_cases(state: PluginState) -> dict[str, dict]:
@@ -48,12 +46,25 @@ def gate_verdicts(config: pytest.Config, state: PluginState) -> list[Verdict]:
     if state.run.verdicts is None:
         rules = state.settings.compare_fail
         current = measured_cases(state)
-        if not current or not rules:
+        if not rules or not (current or state.run.bounded_out):
             return []
         from pytest_ascend_llm.benchmarking.gate import apply_gate
 
-        state.run.verdicts = apply_gate(current, adapter.compared_cases(config), list(rules))
+        verdicts = apply_gate(current, adapter.compared_cases(config), list(rules))
+        state.run.verdicts = [_bounded_out(verdict, state.run.bounded_out) for verdict in verdicts]
     return state.run.verdicts
+
+
+def _bounded_out(verdict: Verdict, bounded_out: dict[str, str]) -> Verdict:
+    """A case a bound kept from running is inconclusive, not merely missing: the run was cut short."""
+    from dataclasses import replace
+
+    from pytest_ascend_llm.benchmarking.gate import INCONCLUSIVE
+
+    reason = bounded_out.get(verdict.case)
+    if reason is None:
+        return verdict
+    return replace(verdict, verdict=INCONCLUSIVE, note=f"{reason}; a run without the bound would decide it")
 
 
 def load_floors(state: PluginState) -> None:

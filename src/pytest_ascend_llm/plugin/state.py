@@ -16,9 +16,11 @@ from pytest_ascend_llm import module_pins
 from pytest_ascend_llm.errors import LLMSetupError
 
 if TYPE_CHECKING:
+    from pytest_ascend_llm.benchmarking.bounds import Bound
     from pytest_ascend_llm.benchmarking.floors import Floors
     from pytest_ascend_llm.benchmarking.gate import Verdict
     from pytest_ascend_llm.benchmarking.results import CaseResult
+    from pytest_ascend_llm.benchmarking.run_length import RunLength
     from pytest_ascend_llm.plugin.results import ResultsRecorder
     from pytest_ascend_llm.plugin.timers import Timer
     from pytest_ascend_llm.session import LLMSession
@@ -40,6 +42,10 @@ class RunState:
     changes: dict | None = None  # what differs between the compared run and this one
     header_shown: bool = False
     session_sent: bool = False  # the first record of this process carries the environment
+    run_bound: Bound | None = None  # --llm-max-minutes, from the session's start
+    length: RunLength | None = None  # the timed cases' estimate and progress (not under xdist)
+    progress: list[str] = field(default_factory=list)  # progress lines waiting for the test's report
+    bounded_out: dict[str, str] = field(default_factory=dict)  # case → why a bound kept it from running
 
 
 @dataclass

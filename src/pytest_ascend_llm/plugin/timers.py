@@ -18,20 +18,38 @@ from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 
 if TYPE_CHECKING:
     from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy
+    from pytest_ascend_llm.benchmarking.bounds import Bound
     from pytest_ascend_llm.benchmarking.results import CaseResult
     from pytest_ascend_llm.benchmarking.rounds import RoundLog
 
 
 @dataclass(frozen=True)
 class Rounds:
-    """How many rounds a case gets: warm-up, then the adaptive policy or a fixed count."""
+    """How many rounds a case gets: warm-up, then the adaptive policy or a fixed count, within a bound
+    (--llm-case-seconds, --llm-max-minutes) that stops it after at least one timed round."""
 
     warmup: int
     policy: RoundPolicy | None
     fixed: int
+    bound: Bound | None = None
+    after_warmup: Callable[[list[float]], None] | None = None
+
+    def wanted(self, seconds: list[float]) -> bool:
+        """What the policy (or the fixed count) asks for, bound or not."""
+        return self.policy.wants_more(seconds) if self.policy is not None else len(seconds) < self.fixed
 
     def wants_more(self, seconds: list[float]) -> bool:
-        return self.policy.wants_more(seconds) if self.policy is not None else len(seconds) < self.fixed
+        if seconds and self.bound is not None and self.bound.passed():
+            return False
+        return self.wanted(seconds)
+
+    def cut_short(self, seconds: list[float]) -> bool:
+        """The bound stopped the case before its policy was done."""
+        return self.bound is not None and self.bound.passed() and self.wanted(seconds)
+
+    def run(self, log: RoundLog, setup: Callable[[], None] | None) -> list[float]:
+        stop = self.bound.passed if self.bound is not None else None
+        return log.run(setup, self.warmup, self.wants_more, stop, self.after_warmup)
 
 
 class Timer:
@@ -58,8 +76,8 @@ class BenchmarkRounds(Timer):
     """pytest-benchmark's fixture records the rounds: adaptive ones handed over, fixed ones by pedantic."""
 
     def rounds(self, benchmark, log: RoundLog, setup: Callable[[], None] | None, plan: Rounds) -> list[float]:
-        if plan.policy is not None and adapter.can_take_rounds(benchmark):
-            seconds = log.run(setup, plan.warmup, plan.wants_more)
+        if adapter.can_take_rounds(benchmark):
+            seconds = plan.run(log, setup)
             adapter.take_rounds(benchmark, seconds, "llm_bench(...)")
             return seconds
         fixed = plan.fixed if plan.policy is None else plan.policy.floor  # a pytest-benchmark without the seam
@@ -86,7 +104,7 @@ class OwnRounds(Timer):
         adapter.mark_used(benchmark, "llm_bench(...) under xdist")
 
     def rounds(self, benchmark, log: RoundLog, setup: Callable[[], None] | None, plan: Rounds) -> list[float]:
-        return log.run(setup, plan.warmup, plan.wants_more)
+        return plan.run(log, setup)
 
 
 class UntimedOnce(Timer):

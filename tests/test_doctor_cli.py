@@ -24,8 +24,11 @@ def host(monkeypatch):
     return monkeypatch
 
 
-def _doctor(capsys, *args: str) -> tuple[int, dict]:
-    status = main(["doctor", "--json", "--no-stack", *args])
+HOSTS = DATA / "hosts"  # /proc/loadavg of an idle host and of one with a load of 64
+
+
+def _doctor(capsys, *args: str, root: Path = HOSTS / "idle") -> tuple[int, dict]:
+    status = main(["doctor", "--json", "--no-stack", "--host-root", str(root), *args])
     return status, json.loads(capsys.readouterr().out)
 
 
@@ -47,6 +50,31 @@ def test_a_busy_card_and_launch_blocking_are_named_and_exit_1(host, capsys):
     assert any("ASCEND_LAUNCH_BLOCKING" in line for line in diagnosis["blocking"])
 
 
+def test_a_host_loaded_above_its_cores_is_not_ok(host, capsys):
+    host.setenv("FAKE_NPU_SMI_FILE", str(DATA / "npu_smi" / "910b3_24.1.0.3_8x_no_process_table.txt"))
+    status, diagnosis = _doctor(capsys, "--device", "npu", root=HOSTS / "busy")
+    assert status == 1 and not diagnosis["ok_to_benchmark"]
+    [busy] = [line for line in diagnosis["blocking"] if line.startswith("busy host: ")]
+    assert busy.startswith("busy host: 1-min load average 64.20 on ") and busy.endswith("benchmark on an idle host)")
+    assert diagnosis["host_load"]["others_cores"] is None, "an injected root is not this host: no process sample"
+
+
+def test_another_process_burning_a_core_on_this_host_is_named(capsys):
+    import subprocess
+    import sys
+
+    from pytest_ascend_llm.doctor.host_load import read_host_load
+
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        load = read_host_load(sample_seconds=1.0)
+    finally:
+        burner.kill()
+        burner.wait()
+    assert load.others_cores is not None and load.others_cores > 0.5
+    assert "other processes use " in load.busy_reason()
+
+
 def test_an_unhealthy_card_blocks(host, capsys):
     host.setenv("FAKE_NPU_SMI_FILE", str(DATA / "npu_smi" / "310b4_23.0.0_alarm.txt"))
     status, diagnosis = _doctor(capsys, "--device", "npu")
@@ -56,7 +84,7 @@ def test_an_unhealthy_card_blocks(host, capsys):
 def test_a_failing_npu_smi_is_one_line_and_not_a_crash(host, capsys):
     host.setenv("FAKE_NPU_SMI_EXIT", "255")
     host.setenv("FAKE_NPU_SMI_STDERR", "dcmi module initialize failed. ret is -8005")
-    status = main(["doctor", "--no-stack", "--device", "npu"])
+    status = main(["doctor", "--no-stack", "--device", "npu", "--host-root", str(HOSTS / "idle")])
     screen = capsys.readouterr().out
     assert status == 0
     assert "cards: unavailable (npu-smi info failed with exit code 255: dcmi module initialize failed" in screen

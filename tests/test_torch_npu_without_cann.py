@@ -2,8 +2,10 @@
 second virtual environment that has torch-npu installed; elsewhere it skips."""
 
 import importlib.util
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -76,3 +78,15 @@ def test_importing_the_package_routes_a_later_plain_import_torch_the_safe_way(mo
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.returncode == 0, completed.stderr
     assert completed.stdout.strip() == "True"
+
+
+def test_the_doctor_is_not_ok_where_torch_npu_cannot_load(monkeypatch):
+    """On a host that is otherwise fine (an idle /proc), a torch_npu that cannot load blocks benchmarking."""
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    idle = Path(__file__).parent / "data" / "hosts" / "idle"
+    code = "from pytest_ascend_llm.cli import main; raise SystemExit(main(['doctor', '--json', '--host-root', %r]))"
+    completed = subprocess.run([sys.executable, "-c", code % str(idle)], capture_output=True, text=True)
+    assert completed.returncode == 1, completed.stdout[-2000:] + completed.stderr[-2000:]
+    diagnosis = json.loads(completed.stdout)
+    [broken] = [line for line in diagnosis["blocking"] if "torch_npu is installed but cannot load" in line]
+    assert "libhccl.so" in broken and diagnosis["device_kind"] == "cpu"

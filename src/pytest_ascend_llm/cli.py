@@ -72,6 +72,9 @@ def _parser() -> argparse.ArgumentParser:
     doctor.add_argument("--device", default="auto", choices=("auto", "npu", "cuda", "cpu"))
     doctor.add_argument("--json", action="store_true", help="print the diagnosis as JSON")
     doctor.add_argument("--no-stack", action="store_true", help="skip importing torch to read the stack")
+    doctor.add_argument(
+        "--host-root", default="/", metavar="DIR", help="read /proc and /sys under DIR (a container's view, tests)"
+    )
     return parser
 
 
@@ -81,7 +84,7 @@ def _doctor(args: argparse.Namespace) -> int:
 
     from pytest_ascend_llm.doctor.report import detect_kind, diagnose, render
 
-    diagnosis = diagnose(detect_kind(args.device), with_stack=not args.no_stack)
+    diagnosis = diagnose(detect_kind(args.device), with_stack=not args.no_stack, host_root=Path(args.host_root))
     if args.json:
         print(json.dumps(diagnosis.to_dict(), indent=2, default=str))
     else:

@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import os
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pytest_ascend_llm.doctor.findings import Finding, check_environment, meaningless_for_benchmarks
+from pytest_ascend_llm.doctor.host_load import HostLoad, read_host_load
 from pytest_ascend_llm.doctor.host_settings import HostSetting, read_host_settings
 from pytest_ascend_llm.doctor.stack_table import check_stack
 
@@ -41,6 +42,7 @@ class Diagnosis:
     blocking: list[str] = field(default_factory=list)
     host: list[HostSetting] = field(default_factory=list)
     stack_checks: list[Finding] = field(default_factory=list)
+    load: HostLoad | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class Diagnosis:
             "stack": self.stack,
             "stack_checks": [finding.to_dict() for finding in self.stack_checks],
             "host_settings": [setting.to_dict() for setting in self.host],
+            "host_load": asdict(self.load) if self.load is not None else None,
             "blocking": self.blocking,
             "ok_to_benchmark": not self.blocking,
         }
@@ -85,6 +88,10 @@ def diagnose(
     blocking += [f for f in diagnosis.findings if f.level == "error" and f not in blocking]
     diagnosis.blocking += [f"environment: {f.topic}: {f.message}" for f in blocking]
     diagnosis.host = read_host_settings(host_root, environ)
+    diagnosis.load = read_host_load(host_root)
+    busy = diagnosis.load.busy_reason()
+    if busy:
+        diagnosis.blocking.append(f"busy host: {busy}")
     if with_stack:
         from pytest_ascend_llm.environment import capture_environment
 
@@ -94,7 +101,21 @@ def diagnose(
                                              stack.get("python"))  # fmt: skip
         if kind == "npu":  # a torch that torch_npu was not built for: kernels missing or wrong on the card
             diagnosis.blocking += [f"stack: {f.message}" for f in diagnosis.stack_checks if f.level == "error"]
+        broken = broken_torch_npu(stack.get("torch_npu"), stack.get("npu_problem"))
+        if broken:
+            diagnosis.blocking.append(f"stack: {broken}")
     return diagnosis
+
+
+def broken_torch_npu(version: str | None, problem: str | None) -> str | None:
+    """torch_npu installed but unable to load (CANN missing, libhccl.so not found): whatever the device, a
+    run here would silently fall back to CPU where the NPU was meant."""
+    import importlib.util
+
+    installed = version or importlib.util.find_spec("torch_npu") is not None
+    if not installed or not problem or "not installed" in problem:
+        return None
+    return f"torch_npu is installed but cannot load, so nothing here would run on an NPU: {problem}"
 
 
 def host_level(setting: HostSetting, kind: str) -> str:
@@ -133,8 +154,10 @@ def render(diagnosis: Diagnosis) -> list[str]:
     for finding in diagnosis.findings or [Finding("ok", "variables", "nothing set that the doctor knows of", None)]:
         source = f"  [{finding.source}]" if finding.source else ""
         lines.append(f"  {MARKS.get(finding.level, finding.level)} {finding.topic}: {finding.message}{source}")
-    if diagnosis.host:
+    if diagnosis.host or diagnosis.load:
         lines.append("host:")
+    if diagnosis.load is not None:
+        lines.append(f"  {'BUSY' if diagnosis.load.busy_reason() else 'ok  '} load: {_load_line(diagnosis.load)}")
     for setting in diagnosis.host:
         mark = MARKS[host_level(setting, diagnosis.kind)]
         lines.append(f"  {mark} {setting.name}: {setting.value}; recommended {setting.recommended}  [{setting.source}]")
@@ -149,3 +172,9 @@ def render(diagnosis: Diagnosis) -> list[str]:
     else:
         lines.append("OK to benchmark here.")
     return lines
+
+
+def _load_line(load: HostLoad) -> str:
+    average = f"{load.load_1m:.2f}" if load.load_1m is not None else "not readable here"
+    others = "not sampled (another root)" if load.others_cores is None else f"{load.others_cores:.2f} core(s)"
+    return f"1-min load average {average} on {load.usable_cores} usable core(s); other processes now {others}"

@@ -226,6 +226,21 @@ def test_prefix_cache_and_resets(server: str) -> None:
     assert cached("the shared system prompt then question three") == 0
 
 
+def test_soak_options_leak_on_demand_and_keep_nothing_per_request_otherwise() -> None:
+    """--leak-mib-per-request holds resident memory per request; --cache-prompts 0 and --no-sent-times
+    keep nothing per request (the steady server of the soak tests)."""
+    import psutil
+
+    request = {"prompt": "the same prompt every time", "max_tokens": 2, "stream": True}
+    with start_fake_server("--leak-mib-per-request", "16", "--cache-prompts", "0", "--no-sent-times") as fake:
+        before = psutil.Process(fake.process.pid).memory_info().rss
+        for _ in range(2):
+            _, events = stream(fake.url, "/v1/completions", request | {"stream_options": {"include_usage": True}})
+            assert payloads(events)[-1]["usage"]["prompt_tokens_details"]["cached_tokens"] == 0
+        assert psutil.Process(fake.process.pid).memory_info().rss - before >= 32 * 2**20
+        assert call_json(fake.url, "GET", "/x_sent_times") == (200, {})
+
+
 def test_cached_tokens_in_stream_usage(server: str) -> None:
     call(server, "POST", "/flush_cache")
     request = {"prompt": [9, 8, 7, 6], "max_tokens": 1, "stream_options": {"include_usage": True}}

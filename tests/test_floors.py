@@ -10,6 +10,7 @@ import pytest
 
 from pytest_ascend_llm.benchmarking.floors import MEASURES, check_floors, load_floors
 from pytest_ascend_llm.benchmarking.results import CaseResult
+from pytest_ascend_llm.benchmarking.startup import Startup
 from pytest_ascend_llm.engines.base import GenerationResult
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
@@ -97,6 +98,9 @@ def test_every_limit_key_names_a_metric_a_case_result_reports():
     chunks = [TokenChunk(0.05), TokenChunk(0.07, 2), TokenChunk(0.09)]
     request = GenerationResult(prompt_tokens=4, output_ids=[1, 2, 3, 4], text="", chunks=chunks)
     reported = set(CaseResult("c", [0.1] * 25, [10] * 25, requests=[request] * 25).metrics()) | {"accuracy"}
+    started = Startup("compiled", 0.2, 0.5, 4, load_s=3.0, load_bytes=2**20, compile_s=9.0, launch_to_healthy_s=30.0)
+    started.healthy_to_request_s, started.warm_ttft_p50_s, started.warm_e2e_p50_s, started.warm_n = 1.0, 0.1, 0.3, 5
+    reported |= set(started.metrics())  # the start-up case's single-shot figures (suite/test_startup.py)
     assert {measure.metric for measure in MEASURES.values()} <= reported
     assert MEASURES["max_e2e_p95_ms"].metric == "p95"
     assert MEASURES["max_ttft_p95_ms"].metric == "ttft_p95"

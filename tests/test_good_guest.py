@@ -111,6 +111,25 @@ def test_two_in_process_sessions_with_fresh_homes_in_one_process_both_pass(pytes
     result.assert_outcomes(passed=2)
 
 
+GETITEM_USER_TEST = """
+pytest_plugins = "pytester"
+
+
+def test_getitem(pytester):
+    item = pytester.getitem("def test_func(): pass")
+    assert item.name == "test_func"
+"""
+
+
+def test_a_project_calling_pytester_getitem_passes(pytester):
+    """pytest-xdist's own looponfail tests: ``pytester.getitem`` calls the session-finish hook on a session
+    that never set ``exitstatus``; the plugin reads the hook's arguments, not that attribute."""
+    pytester.makepyfile(test_project=GETITEM_USER_TEST)
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)
+    assert "AttributeError" not in result.stdout.str() + result.stderr.str()
+
+
 def test_plain_pytest_benchmark_users_get_what_they_always_got(pytester):
     pytester.makepyfile(test_bench="def test_sum(benchmark):\n    benchmark(sum, range(100))\n")
     storage = pytester.path / "storage"

@@ -31,7 +31,10 @@ def test_the_estimate_scales_the_compared_run_by_the_cases_both_have():
         basis == "2 from the compared run, scaled ×3.00 by the cases both runs have; 1 at this run's mean 30 s per case"
     )
     line = length.progress("mod::a", 30.0, 21)
-    assert line.startswith("[1/4] a: 21 round(s) in 30.0 s; elapsed ") and "remaining ~99 s (2 from the compared run" in line
+    assert (
+        line.startswith("[1/4] a: 21 round(s) in 30.0 s; elapsed ")
+        and "remaining ~99 s (2 from the compared run" in line
+    )
 
 
 def test_without_a_compared_run_the_first_warmup_and_the_rounds_needed_give_the_estimate():

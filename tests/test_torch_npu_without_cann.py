@@ -90,3 +90,12 @@ def test_the_doctor_is_not_ok_where_torch_npu_cannot_load(monkeypatch):
     diagnosis = json.loads(completed.stdout)
     [broken] = [line for line in diagnosis["blocking"] if "torch_npu is installed but cannot load" in line]
     assert "libhccl.so" in broken and diagnosis["device_kind"] == "cpu"
+
+
+def test_device_ci_that_requires_the_npu_stops_in_one_line(pytester, monkeypatch):
+    """`-m npu` alone skips here (right for ordinary CI); with --llm-require-device npu it is an error."""
+    monkeypatch.delenv("TORCH_DEVICE_BACKEND_AUTOLOAD", raising=False)
+    result = pytester.runpytest_subprocess(*SUITE, "-m", "npu", "--llm-require-device", "npu")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["ERROR: --llm-require-device npu: this run would use cpu (torch_npu * cannot load*"])
+    assert "Traceback" not in result.stderr.str()

@@ -8,6 +8,7 @@ The server's harness (its Python, sizing, launch) is ``vllm_harness.py``; withou
 
 from __future__ import annotations
 
+import json
 import threading
 
 import pytest
@@ -77,6 +78,33 @@ def test_shipped_cases_run_against_the_endpoint(vllm, pytester):
     assert outcomes.get("failed", 0) == 0 and outcomes.get("errors", 0) == 0, result.stdout.str()[-3000:]
     assert outcomes["passed"] >= 8
     result.stdout.fnmatch_lines(["*device server http://127.0.0.1:*model builtin-tiny-qwen2*"])
+
+
+def test_a_soak_against_the_server_watches_its_listener_and_counts_every_request(vllm, pytester, capfd):
+    """A real soak through --llm-engine openai: the server found as the listener on its loopback port, its
+    RSS read in every window, every request counted, none failed. Whether a young CPU server's memory or
+    latency holds still over seconds is the server's own business, so the verdicts' form is asserted,
+    not their outcome (CI prints them)."""
+    storage = pytester.path / "runs"
+    result = pytester.runpytest(
+        "--pyargs", "pytest_ascend_llm.suite", "-p", "no:cacheprovider", "-p", "no:randomly", "-k", "soak",
+        "--llm-engine", "openai", "--llm-endpoint", vllm.engine.endpoint.url, "--llm-device", "cpu",
+        "--llm-soak-seconds", "16", "--llm-soak-window", "4",
+        f"--benchmark-storage=file://{storage}", "--benchmark-save=soak",
+    )  # fmt: skip
+    outcomes = result.parseoutcomes()
+    assert outcomes.get("passed", 0) + outcomes.get("failed", 0) == 1, result.stdout.str()[-3000:]
+    result.stdout.fnmatch_lines(["*ascend-llm soak: memory growth, latency drift, errors*", "test_soak: 16 s of 4*"])
+    assert "soak window 4/4" in capfd.readouterr().err
+    [saved] = storage.rglob("*.json")
+    [case] = json.loads(saved.read_text())["benchmarks"]
+    metrics = case["extra_info"]["llm"]
+    soak = metrics["soak"]
+    assert soak["server"].startswith("the process listening on 127.0.0.1:") and soak["judged"] == ["server RSS"]
+    assert len(soak["windows"]) == 4 and all(w["mib"]["server RSS"] > 0 for w in soak["windows"])
+    assert soak["requests"] == sum(w["requests"] for w in soak["windows"]) == metrics["completed"] > 0
+    checks = {check["name"] for check in soak["checks"]}
+    assert soak["errors"] == 0 and checks == {"growth of server RSS", "latency drift", "errors"}
 
 
 def test_a_server_that_is_not_healthy_in_time_fails_in_one_line_and_is_stopped():

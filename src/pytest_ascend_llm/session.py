@@ -31,11 +31,32 @@ class LLMSession:
         self._engines: dict[str | None, Engine] = {}  # by graph mode (None: the engine's own default)
         self.load_failure: str | None = None
         self.inventory_problem: str | None = None  # why npu-smi / nvidia-smi could not be read, once tried
+        self.warnings: list[str] = []  # options the chosen engine does not use (preflight)
 
     def open(self) -> LLMSession:
-        """Resolve the device and check the model directory now, so bad input fails before any test."""
-        _ = self.device, self.source, self.spec_sheet, self.draft_source
+        """Check what needs no torch, then resolve the device and the model, so bad input fails before any test."""
+        from pytest_ascend_llm.preflight import check_before_torch
+
+        self.warnings = check_before_torch(self.settings)
+        _ = self.device
+        self._check_required_device()
+        _ = self.source, self.spec_sheet, self.draft_source
         return self
+
+    def _check_required_device(self) -> None:
+        """--llm-require-device: device CI asks for the card, so a run that would fall back is an error."""
+        wanted = self.settings.require_device
+        if wanted is None or self.serves_over_http:
+            return
+        kind = self.device.kind
+        if kind == wanted or (wanted == "accelerator" and self.device.is_accelerator):
+            return
+        why = self.npu_problem if wanted != "cuda" else "torch sees no usable CUDA device"
+        raise LLMSetupError(
+            f"{self.settings.source_of('require_device')} {wanted}: this run would use {kind}"
+            + (f" ({why})" if why else "")
+            + ": fix the device stack, or drop the option to let device tests skip"
+        )
 
     @cached_property
     def npu_problem(self) -> str | None:
@@ -232,12 +253,8 @@ class LLMSession:
 
     @property
     def graph_modes(self) -> tuple[str, ...]:
-        """The graph modes this run has: both, or the one it runs in ('default': a server's own choice;
-        transformers' own is eager)."""
-        mode = self.settings.graph_mode
-        if mode == "both":
-            return ("eager", "compiled")
-        return (mode or ("eager" if self.settings.engine == "transformers" else "default"),)
+        """The graph modes this run has (``graph_modes_of`` its settings)."""
+        return graph_modes_of(self.settings)
 
     def engine_in(self, mode: str | None) -> Engine:
         """The engine in one graph mode ('eager', 'compiled', or None / 'default' for the engine's own), made once.
@@ -302,6 +319,15 @@ class LLMSession:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+def graph_modes_of(settings: Settings) -> tuple[str, ...]:
+    """The graph modes a run has: both, or the one it runs in ('default': a server's own choice;
+    transformers' own is eager). Settings alone decide, so a suite can parametrize before the session opens."""
+    mode = settings.graph_mode
+    if mode == "both":
+        return ("eager", "compiled")
+    return (mode or ("eager" if settings.engine == "transformers" else "default"),)
 
 
 class _InGraphMode:

@@ -14,6 +14,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 from pytest_ascend_llm.devices.detect import DeviceSpec, parse_device
 from pytest_ascend_llm.errors import LLMSetupError
@@ -113,6 +114,19 @@ def _device(raw: object, origin: str) -> DeviceSpec | None:
     return None if _unset(raw) else parse_device(str(raw), origin)
 
 
+def check_url(url: str, origin: str) -> str:
+    """An http(s) URL with a host, else a one-line error: checked whatever the engine, so a typo never
+    passes unnoticed into a run that would not use it."""
+    parts = urlsplit(url.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise LLMSetupError(f"{origin} {url!r}: give the server's URL, e.g. http://127.0.0.1:8000")
+    return url.strip()
+
+
+def _url(raw: object, origin: str) -> str | None:
+    return None if _unset(raw) else check_url(str(raw), origin)
+
+
 def _slo(raw: object, origin: str) -> str | None:
     from pytest_ascend_llm.serving.slo import parse_slo
 
@@ -196,6 +210,12 @@ class Settings:
         default=DeviceSpec("auto", None),
         shown_default="auto",
     )
+    require_device: str | None = option(
+        about="npu, cuda or accelerator: the run stops at start, in one line, unless it will run on that device "
+        "(device CI: a broken torch_npu must not pass as a run of skips)",
+        parse=_choice(("npu", "cuda", "accelerator")),
+        shown_default="off: device tests skip where the device is missing, right for ordinary CI",
+    )
     dtype: str = option(
         about="auto, float16, bfloat16 or float32 (auto: the model's dtype; float32 on CPU)",
         parse=_choice(DTYPE_CHOICES, "dtype"),
@@ -207,7 +227,7 @@ class Settings:
         parse=_engine,
         default="transformers",
     )
-    endpoint: str | None = option(about="URL of a running OpenAI-compatible server for --llm-engine openai")
+    endpoint: str | None = option(about="URL of a running OpenAI-compatible server for --llm-engine openai", parse=_url)
     api_key_env: str | None = option(
         about="environment variable holding the server's API key (never logged)", default="OPENAI_API_KEY"
     )

@@ -91,7 +91,8 @@ def prepare_torch() -> NpuBackendStatus:
             installed=False,
             loaded=False,
             version=None,
-            problem="torch_npu is not installed (pip install 'pytest-ascend-llm[npu]' on an Ascend host)",
+            problem="torch_npu is not installed (on an Ascend host: pip install torch-npu, or -e '.[npu]' from the "
+            "clone)",
         )
         return _status
     autoload_was_off = os.environ.get(AUTOLOAD_VARIABLE, "1").strip().lower() in ("0", "false", "off")

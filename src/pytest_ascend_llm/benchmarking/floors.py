@@ -26,6 +26,9 @@ The file is an array of ``[[floor]]`` tables (see ``examples/floors-qwen2.5-14b-
   metrics ``p95`` …), ``ttft``, ``tpot``, ``itl`` or ``itl_chunk``; ``stat`` is ``mean``, ``p50``, ``p90``, ``p95``
   or ``p99``. So ``max_ttft_p95_ms`` bounds ``ttft_p95`` and ``max_e2e_p99_ms`` bounds ``p99``.
 - ``min_accuracy``: the case metric ``accuracy`` (0 to 1) must reach it.
+- Start-up figures (``test_startup[*]``, one start per run, see ``startup.py``): ``max_load_s``, ``min_load_gbps``,
+  ``max_compile_s``, ``max_launch_to_healthy_s``, ``max_healthy_to_first_token_s`` (seconds), ``max_first_ttft_ms``,
+  ``max_first_e2e_ms`` (milliseconds), ``max_first_over_warm_ttft`` and ``max_first_over_warm_e2e`` (ratios).
 
 Every floor whose patterns match a case applies to it (a general floor and a stricter one for one device both hold).
 A floor on a metric the case does not report is ignored for that case: a decode-step case has no TTFT.
@@ -100,10 +103,25 @@ def _latency(prefix: str, statistic: str) -> tuple[str, Measure]:
     return f"max_{word}_{statistic}_ms", measure
 
 
+# The start-up case's single-shot figures (benchmarking/startup.py): key -> metric, label, unit, scale.
+STARTUP_MEASURES: dict[str, Measure] = {
+    "max_load_s": Measure("load_s", "weights load", False, "60.0", unit=" s"),
+    "min_load_gbps": Measure("load_gbps", "weights load rate", True, "1.0", unit=" GB/s"),
+    "max_compile_s": Measure("compile_s", "compile time", False, "300.0", unit=" s"),
+    "max_launch_to_healthy_s": Measure("launch_to_healthy_s", "launch to healthy", False, "120.0", unit=" s"),
+    "max_healthy_to_first_token_s": Measure(
+        "healthy_to_first_token_s", "healthy to first token", False, "5.0", unit=" s"
+    ),
+    "max_first_ttft_ms": Measure("first_ttft_s", "first request TTFT", False, "2000.0", 1e3, " ms"),
+    "max_first_e2e_ms": Measure("first_e2e_s", "first request E2E", False, "5000.0", 1e3, " ms"),
+    "max_first_over_warm_ttft": Measure("first_over_warm_ttft", "first/warm TTFT", False, "3.0", unit="×"),
+    "max_first_over_warm_e2e": Measure("first_over_warm_e2e", "first/warm E2E", False, "2.0", unit="×"),
+}
 MEASURES: dict[str, Measure] = {
     "min_output_tok_s": Measure("tokens_per_s", "output tok/s", lower=True, example="1200.0"),
     **dict(_latency(prefix, statistic) for prefix in PREFIXES for statistic in STATISTICS),
     "min_accuracy": Measure("accuracy", "accuracy", lower=True, example="0.84", most=1.0),
+    **STARTUP_MEASURES,
 }
 
 
@@ -225,7 +243,8 @@ def _floor(table: object, shown: str, lines: list[str], line: int) -> Floor:
             raise _fail(
                 f"{shown}:{_key_line(lines, line, key)}",
                 f"unknown key {key!r} in [[floor]]: {_suggestion(key)}write case, device, min_output_tok_s, "
-                "min_accuracy or max_<e2e|ttft|tpot|itl|itl_chunk>_<mean|p50|p90|p95|p99>_ms",
+                "min_accuracy, max_<e2e|ttft|tpot|itl|itl_chunk>_<mean|p50|p90|p95|p99>_ms or a start-up limit "
+                f"({', '.join(STARTUP_MEASURES)})",
             )
     if "case" not in table:
         raise _fail(where, f"[[floor]] has no case: add case = {PATTERN_EXAMPLES['case']} (a pattern on the case name)")

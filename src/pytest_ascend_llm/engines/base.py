@@ -138,6 +138,7 @@ class Engine(ABC):
 
     name: ClassVar[str]
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    requests_served: int = 0  # prompts run so far (warm-ups at creation excluded): a start-up needs the first
 
     @abstractmethod
     def generate(

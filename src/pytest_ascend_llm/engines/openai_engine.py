@@ -39,6 +39,7 @@ class OpenAIEngine(Engine):
     name = "openai"
     capabilities = frozenset({"server"})
     startup_seconds: float | None = None  # a launched server: launch to healthy (loading, graph capture)
+    healthy_at: float | None = None  # a launched server: time.perf_counter() when /health first answered 200
 
     def __init__(
         self,
@@ -66,6 +67,7 @@ class OpenAIEngine(Engine):
             raise EngineCapabilityError(f"the {self.name} engine caches prefixes itself (no explicit KV handle)")
         if speculative is not None:
             raise EngineCapabilityError(f"the {self.name} engine's speculative decoding is set when the server starts")
+        self.requests_served += len(prompts)
         records = asyncio.run(gather_requests(self.endpoint, [LoadRequest(p, params) for p in prompts]))
         failed = [record for record in records if not record.completed]
         if failed:
@@ -175,10 +177,12 @@ def launch(session: EngineContext, flavour: ServerFlavour) -> OpenAIEngine:
     env = dict(os.environ) | dict(flavour.env)
     started = time.perf_counter()
     server = ServerProcess(argv, log, f"http://127.0.0.1:{port}/health", env).start(settings.server_timeout)
+    healthy_at = time.perf_counter()
     try:
         endpoint = _endpoint(session, f"http://127.0.0.1:{port}", served)
         engine = OpenAIEngine(endpoint, _local_tokenizer(session), flavour, server)
-        engine.startup_seconds = time.perf_counter() - started  # launch to healthy: loading and graph capture
+        engine.startup_seconds = healthy_at - started  # launch to healthy: loading and graph capture
+        engine.healthy_at = healthy_at
         return engine
     except BaseException:
         server.stop()

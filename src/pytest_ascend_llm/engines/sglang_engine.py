@@ -139,6 +139,8 @@ class SGLangEngine(Engine):
                 "--llm-server-args '--speculative-algorithm …')"
             )
 
+        self.requests_served += len(prompts)
+
         async def batch() -> list[GenerationResult]:
             return list(await asyncio.gather(*(self._one(prompt, params) for prompt in prompts)))
 
@@ -180,8 +182,8 @@ def from_session(session: EngineContext) -> SGLangEngine:
         import sglang
     except ImportError as error:
         raise LLMSetupError(
-            f"--llm-engine sglang needs SGLang ({error}): pip install 'pytest-ascend-llm[sglang]' on the device "
-            "host, or use --llm-engine sglang-server / openai"
+            f"--llm-engine sglang needs SGLang ({error}): pip install sglang on the device host (or -e '.[sglang]' "
+            "from the clone), or use --llm-engine sglang-server / openai"
         ) from None
     from pytest_ascend_llm.models.loading import load_tokenizer
 

@@ -151,6 +151,7 @@ class TransformersEngine(Engine):
             raise EngineCapabilityError("logprobs come from plain greedy decoding (no prefix cache or speculation)")
         if (prefix_cache is not None or speculative is not None) and not params.greedy:
             raise EngineCapabilityError("prefix reuse and speculative decoding are implemented for greedy decoding")
+        self.requests_served += len(batch)
         if prefix_cache is not None or speculative is not None:
             return [self._generate_one(ids, params, prefix_cache, speculative) for ids in batch]
         if params.greedy and not generate_kwargs:
@@ -221,6 +222,7 @@ class TransformersEngine(Engine):
     def cache_prefix(self, prefix: Prompt) -> TransformersPrefix:
         """Prefill the shared prefix once into a DynamicCache; each request later reuses a copy of it."""
         ids = self._prompt_ids([prefix])[0]
+        self.requests_served += 1
         with torch.inference_mode():
             state = self._prefill([ids])
         return TransformersPrefix(ids, state.cache)
@@ -274,6 +276,7 @@ class TransformersEngine(Engine):
     def logits(self, prompt: Prompt) -> torch.Tensor:
         """Float32 logits of every position of one prompt (for numerical parity checks)."""
         ids = torch.tensor([self._prompt_ids([prompt])[0]], device=self.device.torch_device)
+        self.requests_served += 1
         return self.model(input_ids=ids).logits[0].float()
 
     def _forward(self, ids: torch.Tensor, mask: torch.Tensor | None, cache: object, top: int = 0):
@@ -290,6 +293,7 @@ class TransformersEngine(Engine):
 
     @torch.inference_mode()
     def prefill(self, batch: Sequence[Sequence[int]]) -> TransformersDecodeState:
+        self.requests_served += len(batch)
         return self._prefill(batch)
 
     @torch.inference_mode()
@@ -359,4 +363,5 @@ def from_session(session: EngineContext) -> TransformersEngine:
     warm = SamplingParams(max_new_tokens=4, ignore_eos=True)
     engine.compile_seconds = timed_first_call(lambda: engine.generate(["graph mode warm-up"], warm))
     engine.compile_backend = backend
+    engine.requests_served = 0  # the warm-up is the compile time's, not a request served
     return engine

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
+from pathlib import PurePath
 
 import pytest
 
@@ -65,6 +66,17 @@ def compared_cases(config: pytest.Config, key: str = "llm") -> dict[str, dict]:
         for benches in mapping.values()
         for fullname, bench in benches.items()
     }
+
+
+def runs_without(config: pytest.Config, key: str = "llm") -> list[str]:
+    """The compared runs (file names, from ``BenchmarkSession.compared_mapping``) in which no case carries
+    ``extra_info[key]``: saved by pytest-benchmark without this plugin, so there is nothing to gate on."""
+    mapping = getattr(benchmark_session(config), "compared_mapping", None) or {}
+    return [
+        PurePath(str(path)).name
+        for path, benches in mapping.items()
+        if not any(bench.get("extra_info", {}).get(key) for bench in benches.values())
+    ]
 
 
 def narrow_table(config: pytest.Config, columns: list[str]) -> None:

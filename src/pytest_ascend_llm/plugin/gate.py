@@ -103,8 +103,10 @@ class _GateOutcome:
     count_towards_summary = True
 
 
-def apply_to_session(session: pytest.Session, state: PluginState) -> None:
-    """A clear regression fails the session, and so does an uncompared case under --llm-compare-strict."""
+def apply_to_session(session: pytest.Session, state: PluginState, exitstatus: int) -> int:
+    """A clear regression fails the session, and so does an uncompared case under --llm-compare-strict;
+    returns the session's exit status. ``exitstatus`` is the hook's argument: a caller of the hook (pytester's
+    ``getitem``) may never have set ``session.exitstatus``."""
     from pytest_ascend_llm.benchmarking.gate import NOT_COMPARED
 
     config = session.config
@@ -119,5 +121,6 @@ def apply_to_session(session: pytest.Session, state: PluginState) -> None:
         if len(failing) > regressed:
             uncompared = [_GateOutcome() for _ in range(len(failing) - regressed)]
             reporter.stats.setdefault("not compared (strict gate)", []).extend(uncompared)
-    if failing and session.exitstatus == pytest.ExitCode.OK:
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    if failing and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
+    return int(exitstatus)

@@ -18,7 +18,7 @@ import pytest
 from pytest_ascend_llm import module_pins
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
 from pytest_ascend_llm.plugin import benchmark_adapter as adapter
-from pytest_ascend_llm.plugin import gate, markers, options, results, terminal, timers, workers
+from pytest_ascend_llm.plugin import gate, markers, options, results, run_clock, terminal, timers, workers
 from pytest_ascend_llm.plugin.fixtures import (  # noqa: F401  (pytest finds fixtures on the plugin module)
     llm_bench,
     llm_device,
@@ -42,6 +42,7 @@ from pytest_ascend_llm.plugin.state import (
     awaken_or_usage_error,
     command_line,
     plugin_state,
+    stable_name,
 )
 from pytest_ascend_llm.settings import asks_for_plugin
 
@@ -91,6 +92,7 @@ def pytest_sessionstart(session: pytest.Session) -> None:
     the session now, so bad input is one line here."""
     state = session.config.stash[STATE_KEY]
     state.timer = timers.choose_timer(session.config)
+    run_clock.start(state)
     if state.asked:
         awaken_or_usage_error(session.config)
 
@@ -102,11 +104,14 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if any(markers.wants_llm(item) for item in items):
         awaken_or_usage_error(config)
+    markers.startup_first(items)  # the start-up cases need an engine that has served nothing yet
 
 
 @pytest.hookimpl(trylast=True)  # after pytest's "collected N items"
 def pytest_collection_finish(session: pytest.Session) -> None:
+    """The header, then how long the timed cases should take."""
     terminal.write_header(session.config, session.config.stash[STATE_KEY])
+    run_clock.plan(session, session.config.stash[STATE_KEY])
 
 
 @pytest.hookimpl(tryfirst=True)  # before fixtures are set up
@@ -122,6 +127,16 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     reason = markers.unrunnable_marker(item, llm)
     if reason is not None:
         pytest.skip(reason)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None):
+    """After a test's reports: the run's progress line for a timed case."""
+    result = yield
+    state = plugin_state(item.config)
+    if state is not None and state.run.length is not None:
+        run_clock.after_test(item.config, state.run, stable_name(item))
+    return result
 
 
 @pytest.hookimpl(wrapper=True)
@@ -161,9 +176,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 
         state.llm.environment.load_average_1m_end = load_average()
         adapter.narrow_table(config, COMPACT_COLUMNS)
-    gate.apply_to_session(session, state)
+    status = gate.apply_to_session(session, state, exitstatus)
     if state.recorder is not None:
-        line = state.recorder.finish(session.exitstatus, gate.gate_verdicts(config, state))
+        line = state.recorder.finish(status, gate.gate_verdicts(config, state))
         reporter = config.pluginmanager.get_plugin("terminalreporter")
         if line is not None and reporter is not None:
             reporter.write_line(line)
@@ -172,6 +187,8 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config) -> None:
     state = config.stash[STATE_KEY]
     terminal.write_measurements(terminalreporter, state)
+    terminal.write_startup(terminalreporter, state)
+    terminal.write_soak(terminalreporter, state)
     terminal.write_outputs(terminalreporter, state, state.recorder.records if state.recorder else [])
     if state.llm is not None:
         terminal.write_session_lines(terminalreporter, state)

@@ -52,6 +52,17 @@ def skip_reason(llm: LLMSession, marker: str) -> str:
     return f"no {marker} device (running on {llm.device}); pass --llm-device to run it here anyway"
 
 
+STARTUP_MODULE = "pytest_ascend_llm.suite.test_startup"
+
+
+def startup_first(items: list[pytest.Item]) -> None:
+    """Move the start-up cases to the front (in place, order otherwise kept): they need an engine that has
+    served nothing, so they measure the first request, not a warm one."""
+    first = [item for item in items if getattr(getattr(item, "module", None), "__name__", None) == STARTUP_MODULE]
+    if first and items[: len(first)] != first:
+        items[:] = first + [item for item in items if item not in first]
+
+
 def unrunnable_marker(item: pytest.Item, llm: LLMSession) -> str | None:
     """The skip reason of the first device marker this session cannot run, or None."""
     for marker in MARKERS:

@@ -31,13 +31,16 @@ def plan(session: pytest.Session, state: PluginState) -> None:
     config = session.config
     if state.llm is None or hasattr(config, "workerinput") or not state.timer or not state.timer.timed:
         return
-    cases = timed_cases(session.items)
+    cases = timed_cases(getattr(session, "items", []))
     if not cases:
         return
     from pytest_ascend_llm.benchmarking.run_length import RunLength
     from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 
     state.run.length = RunLength.from_compared(cases, adapter.compared_cases(config))
+    soak = next((name for name in cases if name.endswith("::test_soak")), None)
+    if soak is not None and state.settings.soak_seconds is not None:  # its length is asked, not estimated
+        state.run.length.expected = {**state.run.length.expected, soak: state.settings.soak_seconds}
     opening = state.run.length.opening()
     if opening is not None:
         write_now(config, _with_bound(opening, state.run))

@@ -84,10 +84,13 @@ def awaken(config: pytest.Config) -> LLMSession:
     if state.wake_failure is not None:
         raise LLMSetupError(state.wake_failure)
     if state.llm is None:
-        module_pins.restore_pinned()
-        from pytest_ascend_llm.session import LLMSession
+        from pytest_ascend_llm.preflight import check_before_torch
 
         try:
+            check_before_torch(state.settings)  # before torch loads: a typo costs no import (the session warns)
+            module_pins.restore_pinned()
+            from pytest_ascend_llm.session import LLMSession
+
             state.llm = LLMSession(state.settings).open()
         except LLMSetupError as error:
             state.wake_failure = str(error)

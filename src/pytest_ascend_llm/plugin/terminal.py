@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 from pytest_ascend_llm.plugin.bench import rounds_for
 from pytest_ascend_llm.plugin.gate import measured_cases
 from pytest_ascend_llm.plugin.state import PluginState
@@ -18,13 +19,17 @@ if TYPE_CHECKING:
 
 def header_lines(llm: LLMSession) -> list[str]:
     env = llm.environment
-    return [
-        f"ascend-llm: device {llm.describe_device()}, model {llm.source.model_id} [{env.model_hash}], "
-        f"dtype {llm.dtype_name}, engine {llm.settings.engine}",
-        f"ascend-llm stack: {env.stack_summary()}" + (f"; NPU: {llm.npu_problem}" if llm.npu_problem else ""),
-        f"ascend-llm host: {env.host_summary()}",
-        f"ascend-llm roofline: {llm.roofline_basis()}",
-    ] + _cards_line(llm)
+    return (
+        [
+            f"ascend-llm: device {llm.describe_device()}, model {llm.source.model_id} [{env.model_hash}], "
+            f"dtype {llm.dtype_name}, engine {llm.settings.engine}",
+            f"ascend-llm stack: {env.stack_summary()}" + (f"; NPU: {llm.npu_problem}" if llm.npu_problem else ""),
+            f"ascend-llm host: {env.host_summary()}",
+            f"ascend-llm roofline: {llm.roofline_basis()}",
+        ]
+        + _cards_line(llm)
+        + [f"ascend-llm: warning: {line}" for line in llm.warnings]
+    )
 
 
 def _cards_line(llm: LLMSession) -> list[str]:
@@ -47,8 +52,12 @@ def _rounds_line(config: pytest.Config, state: PluginState) -> list[str]:
         return []
     plan = rounds_for(state.llm, state.tracked_percentile)
     rounds = plan.policy.describe() if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
+    settings = state.settings
+    bounds = [f"--llm-case-seconds {settings.case_seconds:g} per case"] if settings.case_seconds is not None else []
+    bounds += [f"--llm-max-minutes {settings.max_minutes:g} for the run"] if settings.max_minutes is not None else []
+    bounded = f"; bounded by {' and '.join(bounds)}" if bounds else ""
     return [
-        f"ascend-llm benchmark: {rounds}, after {plan.warmup} warm-up round(s) per llm_bench case; "
+        f"ascend-llm benchmark: {rounds}, after {plan.warmup} warm-up round(s) per llm_bench case{bounded}; "
         "pytest-benchmark's min_rounds/warmup defaults above do not apply to them"
     ]
 
@@ -129,6 +138,38 @@ def _against(label: str) -> str:
     return label if " vs " in label else f"against the {label}"
 
 
+def write_startup(terminalreporter, state: PluginState) -> None:
+    """The start-up block: one line per graph mode, and against a compared run the single-shot figures
+    before → now, without a verdict (the gate judges the warm rounds)."""
+    from pytest_ascend_llm.benchmarking.startup_lines import BASIS, compared_line, is_startup, summary_line
+
+    starts = {name: metrics for name, metrics in measured_cases(state).items() if is_startup(metrics)}
+    if not starts:
+        return
+    terminalreporter.section("ascend-llm start-up and the first request")
+    terminalreporter.write_line(f"basis: {BASIS}")
+    for metrics in starts.values():
+        terminalreporter.write_line(summary_line(metrics))
+    compared = adapter.compared_cases(terminalreporter.config)
+    for name, metrics in starts.items():
+        if is_startup(compared.get(name)):
+            terminalreporter.write_line(compared_line(compared[name], metrics))
+
+
+def write_soak(terminalreporter, state: PluginState) -> None:
+    """The soak block: per case its load, whose memory, each verdict with its numbers, and the outcome."""
+    soaks = {name: metrics["soak"] for name, metrics in measured_cases(state).items() if metrics.get("soak")}
+    if not soaks:
+        return
+    from pytest_ascend_llm.soak.lines import soak_lines
+
+    failed = any(soak["outcome"] == "failed" for soak in soaks.values())
+    terminalreporter.section("ascend-llm soak: memory growth, latency drift, errors", red=failed, green=not failed)
+    for name, soak in soaks.items():
+        for line in soak_lines(name.split("::")[-1], soak):
+            terminalreporter.write_line(line, red=" failed " in line, yellow=" inconclusive" in line)
+
+
 def write_measurements(terminalreporter, state: PluginState) -> None:
     """The latency table (on an xdist controller, from the workers' records) and the gate's verdicts."""
     llm = state.llm
@@ -138,9 +179,15 @@ def write_measurements(terminalreporter, state: PluginState) -> None:
             "performance case(s) ran once as correctness checks, without latency figures"
         )
     cases = measured_cases(state)
-    if not cases:
-        return
+    if cases:
+        _write_tails(terminalreporter, state, cases)
+    _write_gate(terminalreporter, state)
+
+
+def _write_tails(terminalreporter, state: PluginState, cases: dict[str, dict]) -> None:
     from pytest_ascend_llm.benchmarking.table import latency_table
+
+    llm = state.llm
 
     noisy = [name for name, metrics in cases.items() if metrics.get("noise")]
     if noisy:
@@ -157,6 +204,9 @@ def write_measurements(terminalreporter, state: PluginState) -> None:
             f"roofline: {llm.device.name()} measured copy bandwidth {llm.measured_bandwidth / 1e9:.1f} GB/s; "
             f"{llm.roofline_basis()}. MBU = bytes a decode step must read / step time / bandwidth"
         )
+
+
+def _write_gate(terminalreporter, state: PluginState) -> None:
     verdicts = state.run.verdicts or []
     if verdicts:
         from pytest_ascend_llm.benchmarking.table import verdict_table
@@ -165,3 +215,14 @@ def write_measurements(terminalreporter, state: PluginState) -> None:
         terminalreporter.section("ascend-llm: tail-latency gate against the compared run", red=failed, green=not failed)
         for line in verdict_table(verdicts):
             terminalreporter.write_line(line, red=" regressed " in line)
+        foreign = adapter.runs_without(terminalreporter.config)
+        if foreign:
+            terminalreporter.write_line(foreign_run_line(foreign), yellow=True)
+
+
+def foreign_run_line(runs: list[str]) -> str:
+    """Why every case of a run saved by plain pytest-benchmark reads "not compared", said once."""
+    return (
+        f"ascend-llm: the compared run ({', '.join(runs)}) carries no ascend-llm data (it was saved without this "
+        "plugin): save a baseline with this plugin, then compare"
+    )

@@ -15,6 +15,8 @@ from typing import Any
 from pytest_ascend_llm.metrics.stats import PERCENTILES
 from pytest_ascend_llm.reporting.outputs_report import changes_section, outputs_section
 from pytest_ascend_llm.reporting.plots import all_plots, group_of
+from pytest_ascend_llm.reporting.soak_report import soak_section
+from pytest_ascend_llm.reporting.startup_report import startup_section
 
 Record = dict[str, Any]
 UNRESOLVED = "(max)"
@@ -173,7 +175,8 @@ def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
              f"{state}. Built {time.strftime('%Y-%m-%d %H:%M:%S')}.", ""]  # fmt: skip
     compares = [r for r in records if r.get("kind") == "compare"]
     lines += environment_section(sessions) + changes_section(compares) + compatibility_section(tests)
-    lines += performance_section(tests) + gate_section(gates) + outputs_section(tests)
+    lines += startup_section(tests)
+    lines += performance_section(tests) + soak_section(tests) + gate_section(gates) + outputs_section(tests)
     if plots:
         lines += ["## Plots", ""]
         for title, names in plots.items():

@@ -212,6 +212,39 @@ def prefix_cache_speedup(records: list[Record], folder: Path) -> str | None:
     return _save(figure, folder, "prefix-cache.png")
 
 
+def soak_windows(records: list[Record], folder: Path) -> list[str]:
+    """Per soak case: each memory source and the E2E P95 per window, the warm-up window shaded."""
+    written = []
+    for record in records:
+        soak = (record.get("metrics") or {}).get("soak")
+        windows = (soak or {}).get("windows") or []
+        if len(windows) < 2:
+            continue
+        plt = _pyplot()
+        figure, (memory, latency) = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+        ends = [w["end"] for w in windows]
+        samples = soak.get("samples") or []
+        for source in dict.fromkeys(name for sample in samples for name in sample["mib"]):
+            values = [(sample["time"], sample["mib"].get(source)) for sample in samples]
+            base = next((v for t, v in values if v is not None and t >= ends[0]), 0.0)  # levels differ: the change
+            shown = [(t, v - base) for t, v in values if v is not None]
+            label = source if source in (soak.get("judged") or ()) else f"{source} (not judged)"
+            memory.plot([t for t, _ in shown], [v for _, v in shown], ".-", label=label)
+        latency.plot(ends, [(w.get("e2e_p95") or float("nan")) * MS for w in windows], "s-", color="tab:red")
+        for axes in (memory, latency):
+            axes.axvspan(0, windows[0]["end"], color="0.9", label="warm-up (not in the slope)")
+            axes.grid(alpha=0.3)
+        memory.set_ylabel("MiB since the first window's end")
+        memory.legend(fontsize=7)
+        memory.set_title(f"{case_name(record)}: {soak.get('outcome')}")
+        latency.set_ylabel("E2E P95, ms")
+        latency.margins(y=0.15)
+        latency.set_ylim(bottom=0)
+        latency.set_xlabel("seconds since the soak began")
+        written.append(_save(figure, folder, f"soak-{re.sub(r'[^A-Za-z0-9_.-]+', '_', case_name(record))}.png"))
+    return written
+
+
 def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:
     """Every plot the run has data for, by section."""
     plots = {
@@ -222,5 +255,6 @@ def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:
         "Power timeline": [power_timeline(records, folder)],
         "Concurrency sweep": [concurrency_sweep(records, folder)],
         "Prefix-cache speed-up": [prefix_cache_speedup(records, folder)],
+        "Soak: memory and P95 per window": soak_windows(records, folder),
     }
     return {title: [name for name in names if name] for title, names in plots.items() if any(names)}

@@ -31,6 +31,7 @@ from pytest_ascend_llm.engines.base import TokenLogprob
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.serving.records import COMPLETED, FAILED, TIMED_OUT, RequestRecord, reconcile_counts
+from pytest_ascend_llm.settings import check_url
 
 
 class EndpointError(LLMSetupError):
@@ -49,9 +50,7 @@ class Endpoint:
     @classmethod
     def parse(cls, url: str, origin: str = "--llm-endpoint", **kwargs) -> Endpoint:
         """Accepts ``http://host:port`` or ``http://host:port/v1``; anything else is a one-line error."""
-        parts = urlsplit(url.strip())
-        if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise LLMSetupError(f"{origin} {url!r}: give the server's URL, e.g. http://127.0.0.1:8000")
+        parts = urlsplit(check_url(url, origin))
         path = parts.path.rstrip("/")
         path = path[: -len("/v1")] if path.endswith("/v1") else path
         return cls(urlunsplit((parts.scheme, parts.netloc, path, "", "")), **kwargs)

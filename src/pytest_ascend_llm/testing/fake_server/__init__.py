@@ -12,7 +12,8 @@ vLLM's formats when a request asks (completions' ``logprobs: k``, chat's ``logpr
 ``--logprob-jitter X`` (seeded by ``--logprob-seed``) moves the logprobs and ``--flip-after N`` changes the
 output token at position N. For accuracy tests, ``--answer-accuracy F`` answers a prompt's last
 ``What is <integer expression>?`` with ``The answer is N.``, right for a hash-chosen fraction F of
-distinct prompts and N + 1 for the rest.
+distinct prompts and N + 1 for the rest. For soak tests, ``--leak-mib-per-request N`` holds (and
+touches) N MiB more for every request, and ``--cache-prompts 0 --no-sent-times`` keep nothing per request.
 
 Only asyncio and the standard library, with a minimal HTTP/1.1: at 256 concurrent streams the server's
 own overhead must stay far below the timings it simulates.

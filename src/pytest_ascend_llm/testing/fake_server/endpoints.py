@@ -202,9 +202,10 @@ class FakeOpenAIServer:
 
     def __init__(self, options: Options) -> None:
         self.options = options
-        self.cache = PrefixCache()
+        self.cache = PrefixCache(options.cache_prompts)
         self._ids = itertools.count()
         self.sent: dict[str, list[float]] = {}  # prompt text → when each chunk left, seconds after arrival
+        self.leaked: list[bytes] = []  # --leak-mib-per-request: held for the server's life
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
             "/health": (frozenset({"GET"}), self.health),
             "/version": (frozenset({"GET"}), self.version),
@@ -326,6 +327,8 @@ class FakeOpenAIServer:
             await connection.wait_until_peer_closes()
             return False
         generation = parse_generation(request.json(), chat, options.max_model_len)
+        if options.leak_mib_per_request:  # written, so its pages are resident: RSS grows by this much
+            self.leaked.append(b"\x01" * int(options.leak_mib_per_request * 2**20))
         cached = self.cache.match_and_add(generation.kind, generation.prompt)
         serial = next(self._ids)
         output = plan_output(generation.prompt, generation.kind, generation.max_tokens, generation.ignore_eos, options)
@@ -345,7 +348,7 @@ class FakeOpenAIServer:
         bounds = chunk_bounds(len(output), options.chunk_tokens)
         last = len(bounds) - 1
         await connection.start_stream(request.keep_alive)
-        sent = self.sent.setdefault(output.key, [])
+        sent = self.sent.setdefault(output.key, []) if options.sent_times else []
         for index, (start, stop) in enumerate(bounds):
             if index == options.fail_after_chunks:
                 await connection.cut()

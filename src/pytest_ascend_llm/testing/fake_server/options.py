@@ -32,6 +32,9 @@ class Options:
     logprob_seed: int = 0
     flip_after: int | None = None
     answer_accuracy: float | None = None
+    leak_mib_per_request: float = 0.0
+    cache_prompts: int = 1000
+    sent_times: bool = True
 
 
 def _non_negative_float(text: str) -> float:
@@ -105,6 +108,24 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="answer a prompt's last 'What is <integer expression>?' with 'The answer is N.', right for this "
         "fraction of distinct prompts (a hash of the prompt decides) and N + 1 otherwise",
+    )
+    parser.add_argument(
+        "--leak-mib-per-request",
+        type=_non_negative_float,
+        default=0.0,
+        help="hold (and touch) this many MiB more for every generation request, never freed: a leak for soak tests",
+    )
+    parser.add_argument(
+        "--cache-prompts",
+        type=_int_at_least(0),
+        default=1000,
+        help="prompts the simulated prefix cache remembers (its memory grows until it holds this many)",
+    )
+    parser.add_argument(
+        "--no-sent-times",
+        dest="sent_times",
+        action="store_false",
+        help="keep no chunk send times for /x_sent_times (they grow with every request): a steady server for soaks",
     )
     return parser
 

@@ -8,6 +8,7 @@ import torch
 import transformers
 
 from pytest_ascend_llm.cli import main
+from pytest_ascend_llm.devices.spec_sheets import SPEC_TABLE, known_names
 from pytest_ascend_llm.planning import (
     CapacityError,
     check_concurrency,
@@ -265,13 +266,51 @@ def test_cli_device_name_from_the_table(model_dir, capsys):
     code = main(["plan", "--model", str(model_dir), "--device-name", "Ascend910B2"])
     out = capsys.readouterr().out
     assert code == 0
-    assert "device 59.60 GiB" in out  # 64e9 bytes
-    assert "--tp-size 1" in out and "--max-running-requests 4" in out
+    assert "device 64.00 GiB" in out  # npu-smi's 65536 MB (MiB), not the datasheet's 64e9 bytes (59.60 GiB)
+    # 0.9 x 64 GiB - 27.51 GiB of weights = 164324 tokens of KV at 192 KiB: 5 sequences of 32768, not 4.
+    assert "--tp-size 1" in out and "--max-running-requests 5" in out
 
 
 def test_cli_unknown_device_name(model_dir, capsys):
     assert main(["plan", "--model", str(model_dir), "--device-name", "Gaudi9"]) == 2
     assert "pass --device-memory" in capsys.readouterr().err
+
+
+def test_an_unknown_device_name_is_refused_with_what_it_may_mean_and_every_known_name(model_dir, capsys):
+    assert main(["plan", "--model", str(model_dir), "--device-name", "910B3"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("error: device '910B3' is not in the device table")
+    assert "did you mean Ascend910B3?" in err
+    assert all(name in err for name in known_names()) and "Ascend910B2, " in err and "NVIDIA H200, " in err
+
+
+@pytest.mark.parametrize(
+    ("device", "mib", "tool"),
+    [
+        ("Ascend910B2", 65536, "npu-smi"),
+        ("Ascend910B4", 32768, "npu-smi"),
+        ("Ascend910B4-1", 65536, "npu-smi"),
+        ("NVIDIA H100 80GB HBM3", 81559, "nvidia-smi"),
+        ("NVIDIA H200", 143771, "nvidia-smi"),
+    ],
+)
+def test_a_named_card_is_planned_from_the_mib_its_vendor_tool_reports(capsys, device, mib, tool):
+    code = main(["plan", "--device-name", device, "--json"])  # the built-in model fits every card
+    document = json.loads(capsys.readouterr().out)
+    assert code == 0 and document["plan"]["device_memory_bytes"] == mib * 2**20
+    assert (
+        document["device_memory_source"].startswith(f"{mib} MiB per device")
+        and tool in document["device_memory_source"]
+    )
+    main(["plan", "--device-name", device])
+    assert f"device memory: {mib} MiB per device (table row" in capsys.readouterr().out
+
+
+def test_every_table_memory_names_where_it_was_read():
+    for sheet in SPEC_TABLE:
+        if sheet.memory_bytes:
+            assert sheet.memory_bytes % 2**20 == 0 and sheet.memory_source, sheet.name
+            assert any(word in sheet.memory_source for word in ("npu-smi", "nvidia-smi", "datasheet")), sheet.name
 
 
 def test_cli_json(model_dir, capsys):

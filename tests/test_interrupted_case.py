@@ -12,15 +12,23 @@ UNUSED = "Benchmark fixture was not used at all"
 RUN = ("--llm-device", "cpu", "-p", "no:cacheprovider")
 
 
-def test_a_case_ctrl_c_ended_does_not_warn_its_fixture_was_unused(pytester: pytest.Pytester) -> None:
-    pytester.makepyfile(
-        """
+INTERRUPTED = {
+    "llm_bench": """
         def test_interrupted(llm_bench):
             def work():
                 raise KeyboardInterrupt
             llm_bench(work, tokens=lambda _: 1)
-        """
-    )
+        """,
+    "llm_outputs": """
+        def test_interrupted(llm_outputs):
+            raise KeyboardInterrupt
+        """,
+}
+
+
+@pytest.mark.parametrize("fixture", sorted(INTERRUPTED))
+def test_a_case_ctrl_c_ended_does_not_warn_its_fixture_was_unused(pytester: pytest.Pytester, fixture: str) -> None:
+    pytester.makepyfile(INTERRUPTED[fixture])
     result = pytester.runpytest_subprocess(*RUN)
     assert result.ret == pytest.ExitCode.INTERRUPTED, result.stdout.str()
     result.stdout.fnmatch_lines(["*KeyboardInterrupt*"])

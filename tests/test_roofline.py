@@ -55,6 +55,9 @@ def test_device_table_matches_names_exactly_and_user_entries_win(tmp_path):
     specs.write_text(json.dumps({"Ascend910B2": {"bandwidth_tb_s": 1.2, "memory_gb": 64}}))
     mine = lookup("Ascend910B2", load_spec_file(specs))
     assert mine.bandwidth_bytes_per_s == 1.2e12 and "your spec file" in mine.source
+    assert mine.memory_bytes == 64 * 10**9 // 2**20 * 2**20 and "decimal" in mine.memory_source
+    specs.write_text(json.dumps({"Ascend910B2": {"bandwidth_tb_s": 1.2, "memory_mib": 65536}}))
+    assert lookup("Ascend910B2", load_spec_file(specs)).memory_bytes == 64 * 2**30
     specs.write_text("{not json")
     with pytest.raises(LLMSetupError, match="device spec file .* is unusable"):
         load_spec_file(specs)

@@ -11,7 +11,7 @@ import re
 import sys
 from pathlib import Path
 
-from pytest_ascend_llm.devices.spec_sheets import DeviceSpecSheet, lookup
+from pytest_ascend_llm.devices.spec_sheets import DeviceSpecSheet, known_names, lookup, suggest
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.planning.capacity import (
     DTYPE_BYTES,
@@ -101,13 +101,23 @@ def _report(args: argparse.Namespace) -> int:
         records = last_run(args.results, args.run)
     except OSError as error:
         raise LLMSetupError(f"cannot read {args.results} ({error.strerror}): pass the --llm-results file") from None
+    if not records and args.run:
+        held = _run_ids(args.results)
+        which = f"the runs {', '.join(held)}" if held else "no run"
+        raise LLMSetupError(f"{args.results} holds no run {args.run!r}, only {which}: pass --run one of them")
     if not records:
-        which = f"run {args.run}" if args.run else "any run"
-        raise LLMSetupError(f"{args.results} holds no records of {which}: is it a results file (--llm-results)?")
+        raise LLMSetupError(f"{args.results} holds no records of any run: is it a results file (--llm-results)?")
     written = build_report(records, args.out)
     tests = sum(record.get("kind") == "test" for record in records)
     print(f"{written}: {tests} tests of run {records[0].get('run')}")
     return 0
+
+
+def _run_ids(path: str) -> list[str]:
+    """The run ids a results file holds, in the order they were written."""
+    from pytest_ascend_llm.reporting.results_file import read_records
+
+    return list(dict.fromkeys(str(record["run"]) for record in read_records(path) if record.get("run")))
 
 
 def _read_model(directory: str | None) -> tuple[dict, str, str]:
@@ -133,13 +143,20 @@ def _device(args: argparse.Namespace) -> tuple[int, str, DeviceSpecSheet | None]
         return args.device_memory, args.device or "npu", None
     sheet = lookup(args.device_name)
     if sheet is None:
-        raise LLMSetupError(
-            f"device {args.device_name!r} is not in the device table (names match exactly, e.g. Ascend910B2): "
-            "pass --device-memory and --peak-bandwidth instead"
-        )
+        raise LLMSetupError(_unknown_device(args.device_name))
     if not sheet.memory_bytes:
         raise LLMSetupError(f"the table has no memory size for {sheet.name} (it differs by card): pass --device-memory")
     return sheet.memory_bytes, args.device or ("cuda" if sheet.name.startswith("NVIDIA") else "npu"), sheet
+
+
+def _unknown_device(name: str) -> str:
+    """One line: the name refused, what it may have meant, and every name the table knows."""
+    near = suggest(name)
+    meant = f"did you mean {' or '.join(near)}? " if near else ""
+    return (
+        f"device {name!r} is not in the device table (names match exactly, as torch prints them): {meant}"
+        f"pass --device-name one of {', '.join(known_names())}; or pass --device-memory and --peak-bandwidth instead"
+    )
 
 
 def _ceiling_line(plan, args: argparse.Namespace, sheet: DeviceSpecSheet | None) -> str:
@@ -173,10 +190,12 @@ def _plan(args: argparse.Namespace) -> int:
             "sglang": {"argv": argv, "command": shell_line(argv)},
             "transformers": transformers_settings(plan, model_path, device),
             "decode_ceiling": _ceiling_line(plan, args, sheet),
+            "device_memory_source": sheet.describe_memory() if sheet else "--device-memory",
         }
         print(json.dumps(document, indent=2))
         return 0
-    print("\n".join([*plan.summary_lines(), _ceiling_line(plan, args, sheet)]))
+    memory = [f"device memory: {sheet.describe_memory()}"] if sheet else []
+    print("\n".join([*memory, *plan.summary_lines(), _ceiling_line(plan, args, sheet)]))
     print("SGLang:")
     print(shell_line(argv))
     return 0

@@ -4,11 +4,13 @@ is not retried, and later tests skip with a pointer to the first error."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import pytest
 
 from pytest_ascend_llm.errors import LLMSetupError, ModelLoadFailedEarlier
+from pytest_ascend_llm.plugin import benchmark_adapter as adapter
 from pytest_ascend_llm.plugin import run_clock
 from pytest_ascend_llm.plugin.bench import LLMBench, guard_busy_device
 from pytest_ascend_llm.plugin.state import STATE_KEY, RunState, awaken, stable_name
@@ -90,7 +92,7 @@ def llm_engine(llm_session: LLMSession):
 
 
 @pytest.fixture
-def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> LLMBench:
+def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest) -> Iterator[LLMBench]:
     """``llm_bench(work, tokens=...)``: a pytest-benchmark case with P50–P99, tokens/s and TTFT/TPOT/ITL."""
     guard_busy_device(llm_session)
     state = request.config.stash[STATE_KEY]
@@ -98,7 +100,7 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
     run_clock.refuse_when_spent(state.run, name, benchmark)
     from pytest_ascend_llm.plugin.gate import hold_floors
 
-    return LLMBench(
+    yield LLMBench(
         benchmark,
         llm_session,
         name,
@@ -108,6 +110,15 @@ def llm_bench(benchmark, llm_session: LLMSession, request: pytest.FixtureRequest
         timer=state.timer,
         hold_floors=lambda case, metrics: hold_floors(state, case, metrics),
     )
+    _quiet_if_interrupted(request, benchmark, "llm_bench")
+
+
+def _quiet_if_interrupted(request: pytest.FixtureRequest, benchmark, fixture: str) -> None:
+    """Ctrl-C ended this case before it handed pytest-benchmark any rounds; the fixture's teardown (at
+    session finish, after the interrupt) would otherwise warn that it was never used. A session a hook
+    caller built by hand (pytester's getitem) may have no exitstatus: then nothing was interrupted."""
+    if getattr(request.session, "exitstatus", None) == pytest.ExitCode.INTERRUPTED:
+        adapter.mark_used(benchmark, f"{fixture}(...), interrupted")
 
 
 @pytest.fixture
@@ -116,7 +127,8 @@ def llm_outputs(benchmark, llm_session: LLMSession, request: pytest.FixtureReque
     compared run's (and, in a run of both graph modes, compiled with eager)."""
     from pytest_ascend_llm.plugin.outputs import LLMOutputs
 
-    return LLMOutputs(benchmark, request.config, request.config.stash[STATE_KEY], stable_name(request.node))
+    yield LLMOutputs(benchmark, request.config, request.config.stash[STATE_KEY], stable_name(request.node))
+    _quiet_if_interrupted(request, benchmark, "llm_outputs")
 
 
 @pytest.fixture(scope="session")

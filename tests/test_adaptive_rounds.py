@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy, percentile_interval
+from pytest_ascend_llm.benchmarking.adaptive import RoundPolicy, percentile_interval, round_policy
 from pytest_ascend_llm.benchmarking.noise import noise_notes, usable_cores
 from pytest_ascend_llm.benchmarking.rounds import run_rounds
 from pytest_ascend_llm.devices.cpu import CpuDevice
@@ -52,6 +52,16 @@ def test_run_rounds_follows_the_policy_from_python():
     assert len(case.round_seconds) == 21
 
 
+def test_the_header_promises_only_what_the_policy_does_for_a_slow_case():
+    policy = round_policy(None, None, accelerator=False)
+    assert policy.describe().endswith(
+        "at most 60 (a case whose 5 rounds take longer than 1.5 s takes longer: --llm-case-seconds bounds it)"
+    )
+    assert policy.done([2.0] * 4, elapsed=8.0) is False, "the minimum is timed even past the budget"
+    bounded = round_policy(None, 2.0, accelerator=False).describe(bounded=True)
+    assert bounded.startswith("adaptive rounds: at least 5 unless a bound stops the case first, then more until")
+
+
 def test_noise_notes_flag_a_busy_host_and_scattered_rounds():
     steady = [0.010, 0.0101, 0.0099, 0.0100]
     assert noise_notes(steady, [0.1, 0.2]) == []
@@ -68,7 +78,9 @@ def test_a_saved_run_gets_enough_adaptive_rounds_for_a_later_p95_gate(pytester):
         "--benchmark-save=base",
     )
     result.assert_outcomes(passed=1, deselected=result.parseoutcomes()["deselected"])
-    result.stdout.fnmatch_lines(["ascend-llm benchmark: adaptive rounds: at least 21, at most 60*"])
+    result.stdout.fnmatch_lines(
+        ["ascend-llm benchmark: adaptive rounds: at least 21, then more until * at most 60 (a case whose 21 rounds*"]
+    )
     [saved] = storage.rglob("*.json")
     [bench] = json.loads(saved.read_text())["benchmarks"]
     rounds = bench["stats"]["rounds"]

@@ -105,9 +105,10 @@ def test_the_verdict_table_shows_counts_interval_and_verdict():
     verdicts = apply_gate(
         {"case_a": _case(_rounds(30, 2, scale=1.3))}, {"case_a": _case(_rounds(30, 1))}, [parse_rule("p50:10%")]
     )
-    header, _, row = verdict_table(verdicts)
-    assert "99% interval" in header and "verdict" in header
-    assert "(n=30)" in row and "regressed" in row and "+3" in row
+    legend, header, _, case, row, *notes = verdict_table(verdicts)
+    assert legend.startswith("change: now against before, + is slower") and "raw change" in header
+    assert case == "case_a" and row.split()[-1] == "regressed" and float(row.split()[-2].rstrip("%")) > 20
+    assert "n=30 before, n=30 now; 99% interval [+" in notes[0]
     assert not math.isnan(verdicts[0].change)
 
 
@@ -157,7 +158,8 @@ def test_a_slower_host_is_not_a_slower_build_when_both_runs_carry_the_host_probe
     before = _drifting_host(60, 1, host=1.0)
     slower_host = _drifting_host(60, 2, host=1.25)
     verdict = judge("c", rule, before, slower_host)
-    assert verdict.verdict == UNCHANGED and "host probe 1.2" in verdict.note and "raw change 1.2" in verdict.note
+    assert verdict.verdict == UNCHANGED and "the host ran 1.2" in verdict.note and "x slower" in verdict.note
+    assert verdict.host_speed == pytest.approx(1.25, rel=0.05) and verdict.raw_change == pytest.approx(1.25, rel=0.1)
     without_probe = {"samples": {"round_seconds": slower_host["samples"]["round_seconds"]}}
     assert judge("c", rule, before, without_probe).verdict == REGRESSED  # what the raw times alone say
     assert judge("c", rule, before, _drifting_host(60, 3, host=1.0, build=1.3)).verdict == REGRESSED

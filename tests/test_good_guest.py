@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-HEAVY = ("torch", "numpy", "transformers", "safetensors", "tokenizers", "psutil")
+HEAVY = ("torch", "numpy", "transformers", "safetensors", "tokenizers", "psutil", "matplotlib", "markdown")
 PLAIN_TESTS = "def test_a():\n    assert 1\n\ndef test_b():\n    assert 2\n\ndef test_c():\n    assert 3\n"
 REPORT_HEAVY_MODULES = f"""
 import json, sys

@@ -139,3 +139,15 @@ def test_a_record_cut_by_a_kill_is_skipped(tmp_path):
     path = tmp_path / "results.jsonl"
     path.write_text('{"kind": "test", "run": "a"}\n{"kind": "te')
     assert [record["kind"] for record in read_records(path)] == ["test"]
+
+
+def test_report_of_a_run_the_file_does_not_hold_lists_the_runs_it_does(pytester, capsys):
+    pytester.makepyfile("def test_ok():\n    pass\n")
+    results = pytester.path / "results.jsonl"
+    for _ in range(2):
+        pytester.runpytest("-p", "no:cacheprovider", "--llm-results", str(results)).assert_outcomes(passed=1)
+    held = list(dict.fromkeys(record["run"] for record in read_records(results)))
+    assert len(held) == 2
+    assert main(["report", str(results), "--run", "BADID", "--out", str(pytester.path / "report")]) == 2
+    err = capsys.readouterr().err
+    assert err == f"error: {results} holds no run 'BADID', only the runs {held[0]}, {held[1]}: pass --run one of them\n"

@@ -97,7 +97,8 @@ def test_the_gate_calls_a_case_cut_short_inconclusive_with_the_rounds_that_decid
     assert unbounded.verdict == NOT_COMPARED, "too few rounds without a bound is the run's setting, not a cut"
 
 
-def test_a_case_bound_keeps_what_was_measured_and_the_gate_says_inconclusive(pytester):
+def test_a_case_bound_keeps_what_was_measured_and_the_gate_says_inconclusive(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the gate's notes on one line below each row
     storage = f"--benchmark-storage=file://{pytester.path / 'runs'}"
     saved = pytester.runpytest(*SUITE, *TWO_CASES, storage, "--benchmark-save=base")
     saved.assert_outcomes(passed=2, deselected=saved.parseoutcomes()["deselected"])
@@ -118,8 +119,10 @@ def test_a_case_bound_keeps_what_was_measured_and_the_gate_says_inconclusive(pyt
             "run length: 2 timed case(s); the compared run's durations give ~* s",
             "[[]1/2] test_perf_generation_end_to_end[[]short_qa]: 1 round(s) in * s; stopped by --llm-case-seconds 0 "
             "after 1 round(s); P95 needs 21; elapsed *",
-            "*test_perf_prefill[[]ctx128]*inconclusive*this run stopped by --llm-case-seconds 0 after 1 round(s); P95 "
-            "needs 21: 21 rounds per run would decide p95*",
+            "test_perf_prefill[[]ctx128]",
+            "  p95:10% * inconclusive",
+            "      *this run stopped by --llm-case-seconds 0 after 1 round(s); P95 needs 21: 21 rounds per run would "
+            "decide p95*",
         ]
     )
     [run] = [json.loads(path.read_text()) for path in (pytester.path / "runs").rglob("*bounded.json")]
@@ -129,7 +132,8 @@ def test_a_case_bound_keeps_what_was_measured_and_the_gate_says_inconclusive(pyt
         assert "p95" in metrics["unresolved"] and metrics["samples"]["round_seconds"]
 
 
-def test_cases_past_the_run_bound_skip_and_the_gate_says_inconclusive(pytester):
+def test_cases_past_the_run_bound_skip_and_the_gate_says_inconclusive(pytester, monkeypatch):
+    monkeypatch.setenv("COLUMNS", "250")  # the gate's notes on one line below each row
     storage = f"--benchmark-storage=file://{pytester.path / 'runs'}"
     base = pytester.runpytest(*SUITE, *TWO_CASES, storage, "--benchmark-save=base", "--llm-rounds", "3")
     base.assert_outcomes(passed=2, deselected=base.parseoutcomes()["deselected"])
@@ -141,8 +145,10 @@ def test_cases_past_the_run_bound_skip_and_the_gate_says_inconclusive(pytester):
     spent.stdout.fnmatch_lines(
         [
             "*--llm-max-minutes 0 was spent before this case started: not run*",
-            "*test_perf_prefill[[]ctx128]*inconclusive*--llm-max-minutes 0 was spent before this case started: not "
-            "run; a run without the bound would decide it*",
+            "test_perf_prefill[[]ctx128]",
+            "  p50:10% * inconclusive",
+            "      --llm-max-minutes 0 was spent before this case started: not run; a run without the bound would "
+            "decide it*",
         ]
     )
     assert spent.ret == 0, "inconclusive is reported, not failed, and not passed silently either"

@@ -66,10 +66,17 @@ class RoundPolicy:
     def wants_more(self, seconds: Sequence[float]) -> bool:
         return not self.done(seconds, sum(seconds))
 
-    def describe(self) -> str:
+    def describe(self, bounded: bool = False) -> str:
+        """The header's promise, true of slow cases too: the minimum is timed even when it overruns the
+        time budget, unless a bound (``bounded``: --llm-case-seconds or --llm-max-minutes) stops the case."""
+        budget = f"{self.budget_seconds:g} s"
+        floor = f"at least {self.floor}" + (" unless a bound stops the case first" if bounded else "")
+        overrun = (
+            f" (a case whose {self.floor} rounds take longer than {budget} takes longer: --llm-case-seconds bounds it)"
+        )
         return (
-            f"adaptive rounds: at least {self.floor}, at most {self.max_rounds}, until the P{self.percentile:g}'s "
-            f"95% interval is within ±{self.target:.0%} or {self.budget_seconds:g} s of rounds are spent"
+            f"adaptive rounds: {floor}, then more until the P{self.percentile:g}'s 95% interval is within "
+            f"±{self.target:.0%} or {budget} of rounds are spent, at most {self.max_rounds}{'' if bounded else overrun}"
         )
 
 

@@ -14,7 +14,8 @@ is reproducible) and reads a 99 % confidence interval for the change:
   percentile rests on too few samples to be more than the maximum (the reason names the option).
 
 On a CPU device both runs carry a host probe per round (``host_probe.py``): round times are then
-compared at equal host speed, and the note gives the raw change and the host's.
+compared at equal host speed. The verdict keeps both changes (``raw_change`` as measured, ``change`` as
+judged) and the host's speed ratio, so a table can show them side by side, slower = positive.
 """
 
 from __future__ import annotations
@@ -98,10 +99,25 @@ class Verdict:
     high: float | None = None
     counts: tuple[int, int] = (0, 0)
     note: str = ""
+    host_speed: float | None = None  # host probe now/before where the change was judged at equal host speed
 
     @property
     def fails(self) -> bool:
         return self.verdict == REGRESSED
+
+    @property
+    def raw_change(self) -> float | None:
+        """The change of the statistic as measured (before any host adjustment), in ``change``'s units."""
+        if self.baseline is None or self.current is None:
+            return None
+        if not self.rule.relative:
+            return self.current - self.baseline
+        return self.current / self.baseline if self.baseline > 0 else None
+
+    @property
+    def host_adjusted(self) -> bool:
+        """Whether ``change`` (and its interval) is at equal host speed rather than the raw change."""
+        return self.host_speed is not None
 
 
 def _statistic(samples, statistic: str, axis: int | None = None):
@@ -189,7 +205,7 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
                 note=f"{rule.metric} rests on {min(counts)} samples, and needs {need} to be more than the maximum: "
                 f"raise --llm-rounds to {need} in both runs, or gate on a lower percentile",
             )
-    adjusted_before, adjusted_now, host_note = _at_equal_host_speed(rule, before, now, samples_before, samples_now)
+    adjusted_before, adjusted_now, host = _at_equal_host_speed(rule, before, now, samples_before, samples_now)
     _, _, point, low, high = _bootstrap(adjusted_before, adjusted_now, rule)
     base, current = float(_statistic(samples_before, rule.statistic)), float(_statistic(samples_now, rule.statistic))
     if any(math.isnan(x) or math.isinf(x) for x in (point, low, high)):
@@ -206,8 +222,8 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
             verdict, note = INCONCLUSIVE, f"a run was contended ({contended}): rerun on a quiet host"
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
-    note = "; ".join(part for part in (host_note, note, bounded) if part)
-    return Verdict(case, rule, verdict, base, current, point, low, high, counts, note)
+    note = "; ".join(part for part in (_host_note(host), note, bounded) if part)
+    return Verdict(case, rule, verdict, base, current, point, low, high, counts, note, host)
 
 
 def _stopped_by_bound(before: Mapping[str, object], now: Mapping[str, object]) -> str:
@@ -222,21 +238,27 @@ def _stopped_by_bound(before: Mapping[str, object], now: Mapping[str, object]) -
 
 def _at_equal_host_speed(
     rule: GateRule, before: Mapping[str, object], now: Mapping[str, object], rounds_before, rounds_now
-) -> tuple[list[float], list[float], str]:
-    """Both runs' round times at the compared run's host speed, where both carry a host probe per
-    round; else the samples unchanged. The note says how fast the host ran and what the raw change was."""
+) -> tuple[list[float], list[float], float | None]:
+    """Both runs' round times at the compared run's host speed, and the host probe's ratio now/before,
+    where both carry a host probe per round; else the samples unchanged and None."""
     probes_before = (before.get("samples") or {}).get("host_probe_seconds")
     probes_now = (now.get("samples") or {}).get("host_probe_seconds")
     if rule.prefix != "" or not probes_before or not probes_now:
-        return rounds_before, rounds_now, ""
+        return rounds_before, rounds_now, None
     if len(probes_before) != len(rounds_before) or len(probes_now) != len(rounds_now):
-        return rounds_before, rounds_now, ""
+        return rounds_before, rounds_now, None
     reference = float(_statistic(probes_before, "p50"))
-    host = host_speed_ratio(probes_before, probes_now)
-    raw = float(_statistic(rounds_now, rule.statistic)) / float(_statistic(rounds_before, rule.statistic))
-    note = f"host probe {host:.2f}x the compared run's, raw change {raw:.2f}x; judged at equal host speed"
+    host = float(host_speed_ratio(probes_before, probes_now))
     adjusted = host_adjusted(rounds_before, probes_before, reference), host_adjusted(rounds_now, probes_now, reference)
-    return *adjusted, note
+    return *adjusted, host
+
+
+def _host_note(host: float | None) -> str:
+    """'the host ran 2.01x slower than for the compared run (host probe)': why the two changes differ."""
+    if host is None:
+        return ""
+    pace = f"{host:.2f}x slower" if host >= 1 else f"{1 / host:.2f}x faster"
+    return f"the host ran {pace} than for the compared run (host probe)"
 
 
 def _contention(case: str, rule: GateRule, before: Mapping[str, object], now: Mapping[str, object]) -> str:

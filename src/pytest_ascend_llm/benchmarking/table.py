@@ -3,9 +3,11 @@ no percentiles)."""
 
 from __future__ import annotations
 
+import textwrap
 from collections.abc import Mapping, Sequence
 
 from pytest_ascend_llm.benchmarking.gate import Verdict
+from pytest_ascend_llm.units import fixed, format_ms
 
 COLUMNS = (
     ("n", "n", 1),
@@ -39,6 +41,8 @@ LEGEND = (
     "percentile to be more than the "
     "maximum (P95 needs 21, P99 101): raise --llm-rounds"
 )
+GATE_LEGEND = "change: now against before, + is slower"
+HOST_LEGEND = "; at equal host speed: each round scaled by the host probe (CPU), the change the verdict judges"
 
 
 def _has(metrics: Mapping[str, object], key: str, scale: float | None) -> bool:
@@ -54,10 +58,9 @@ def _cell(metrics: Mapping[str, object], key: str, scale: float | None) -> str:
         return UNRESOLVED
     if isinstance(value, int) and scale == 1:
         return str(value)
-    if not isinstance(value, int | float) or value != value:  # missing or NaN
+    if not isinstance(value, int | float):
         return "-"
-    scaled = value * scale
-    return f"{scaled:.3f}" if abs(scaled) < 10 else f"{scaled:.1f}"
+    return fixed(value * scale)  # NaN prints '-', as in the report
 
 
 def _render(header: Sequence[str], rows: Sequence[Sequence[str]]) -> list[str]:
@@ -82,18 +85,50 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
 
 
 def _change(verdict: Verdict, value: float | None) -> str:
-    if value is None:
+    """A change with slower = positive: '+101.4%' (relative rules) or '+1.204 ms' (absolute)."""
+    if value is None or value != value:
         return "-"
-    return f"{value - 1:+.1%}" if verdict.rule.relative else f"{value * 1e3:+.3f} ms"
+    if verdict.rule.relative:
+        return f"{value - 1:+.1%}"
+    return f"{'-' if value < 0 else '+'}{format_ms(abs(value))} ms"
 
 
-def verdict_table(verdicts: Sequence[Verdict]) -> list[str]:
-    """Every gated case: the statistic before and now with sample counts, the change and its 99 % interval,
-    the verdict, and for inconclusive or not compared cases what would settle them."""
-    rows = []
+def _notes(v: Verdict) -> str:
+    """What the row leaves out: the sample counts, the interval the verdict rests on, and the gate's note."""
+    parts = [f"n={v.counts[0]} before, n={v.counts[1]} now"] if any(v.counts) else []
+    if v.low is not None:
+        where = " at equal host speed" if v.host_adjusted else ""
+        parts.append(f"99% interval{where} [{_change(v, v.low)}, {_change(v, v.high)}]")
+    return "; ".join([*parts, v.note] if v.note else parts)
+
+
+def verdict_table(verdicts: Sequence[Verdict], width: int = 80) -> list[str]:
+    """Every gated case: a line naming it, then per rule the statistic before and now, the raw change and
+    (CPU devices, both runs probed) the change at equal host speed the verdict judged, and the verdict;
+    the counts, the 99 % interval and what would settle an open case wrapped below, within ``width``."""
+    adjusted = any(v.host_adjusted for v in verdicts)
+    header = ["case / rule", "before ms", "now ms", "raw change", *(["at equal host speed"] * adjusted), "verdict"]
+    blocks: dict[str, list[tuple[list[str], str]]] = {}
     for v in verdicts:
-        interval = f"[{_change(v, v.low)}, {_change(v, v.high)}]" if v.low is not None else "-"
-        before = "-" if v.baseline is None else f"{v.baseline * 1e3:.3f} (n={v.counts[0]})"
-        now = "-" if v.current is None else f"{v.current * 1e3:.3f} (n={v.counts[1]})"
-        rows.append([v.case, str(v.rule), before, now, _change(v, v.change), interval, v.verdict, v.note])
-    return _render(["case", "rule", "before ms", "now ms", "change", "99% interval", "verdict", ""], rows)
+        cells = ["  " + str(v.rule), "-" if v.baseline is None else format_ms(v.baseline),
+                 "-" if v.current is None else format_ms(v.current), _change(v, v.raw_change)]  # fmt: skip
+        if adjusted:
+            cells.append(_change(v, v.change) if v.host_adjusted else "-")
+        blocks.setdefault(v.case.split("::")[-1], []).append(([*cells, v.verdict], _notes(v)))
+    table = _render(header, [cells for block in blocks.values() for cells, _ in block])
+    lines, rows = [*_wrapped(GATE_LEGEND + HOST_LEGEND * adjusted, width), *table[:2]], iter(table[2:])
+    for case, block in blocks.items():
+        lines += _wrapped(case, width)
+        for _, notes in block:
+            lines.append(next(rows).rstrip())
+            lines += textwrap.wrap(
+                notes, max(width, 40), initial_indent=" " * 6, subsequent_indent=" " * 6, break_on_hyphens=False
+            )  # options such as --llm-rounds stay whole
+    return lines
+
+
+def _wrapped(line: str, width: int) -> list[str]:
+    """A line longer than ``width`` (the legend, a long case name) broken at spaces, continuations indented."""
+    if len(line) <= width:
+        return [line]
+    return textwrap.wrap(line, width, subsequent_indent="    ", break_on_hyphens=False) or [line]

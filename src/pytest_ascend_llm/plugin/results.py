@@ -93,6 +93,8 @@ def json_test_metadata(item: pytest.Item, state: PluginState) -> dict[str, objec
 
 
 def verdict_record(verdict) -> dict[str, object]:
+    """``change``, ``low`` and ``high`` are what the verdict judged (at equal host speed where ``host_speed``
+    is set); ``raw_change`` is the change as measured. Records saved before those two keys lack them."""
     return {
         "case": verdict.case,
         "rule": str(verdict.rule),
@@ -100,6 +102,8 @@ def verdict_record(verdict) -> dict[str, object]:
         "before": verdict.baseline,
         "now": verdict.current,
         "change": verdict.change,
+        "raw_change": verdict.raw_change,
+        "host_speed": verdict.host_speed,
         "low": verdict.low,
         "high": verdict.high,
         "counts": list(verdict.counts),

@@ -51,8 +51,9 @@ def _rounds_line(config: pytest.Config, state: PluginState) -> list[str]:
     if not config.pluginmanager.hasplugin("benchmark"):
         return []
     plan = rounds_for(state.llm, state.tracked_percentile)
-    rounds = plan.policy.describe() if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
     settings = state.settings
+    capped = settings.case_seconds is not None or settings.max_minutes is not None
+    rounds = plan.policy.describe(capped) if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
     bounds = [f"--llm-case-seconds {settings.case_seconds:g} per case"] if settings.case_seconds is not None else []
     bounds += [f"--llm-max-minutes {settings.max_minutes:g} for the run"] if settings.max_minutes is not None else []
     bounded = f"; bounded by {' and '.join(bounds)}" if bounds else ""
@@ -213,8 +214,9 @@ def _write_gate(terminalreporter, state: PluginState) -> None:
 
         failed = any(v.fails for v in verdicts)
         terminalreporter.section("ascend-llm: tail-latency gate against the compared run", red=failed, green=not failed)
-        for line in verdict_table(verdicts):
-            terminalreporter.write_line(line, red=" regressed " in line)
+        width = terminalreporter.config.get_terminal_writer().fullwidth
+        for line in verdict_table(verdicts, width):
+            terminalreporter.write_line(line, red=line.endswith(" regressed"))
         foreign = adapter.runs_without(terminalreporter.config)
         if foreign:
             terminalreporter.write_line(foreign_run_line(foreign), yellow=True)

@@ -5,7 +5,6 @@ be rebuilt after a crash): ``report.md`` (renders on a Git forge and in a CI job
 
 from __future__ import annotations
 
-import html
 import os
 import time
 from collections import defaultdict
@@ -13,32 +12,24 @@ from pathlib import Path
 from typing import Any
 
 from pytest_ascend_llm.metrics.stats import PERCENTILES
+from pytest_ascend_llm.reporting.cells import UNRESOLVED
+from pytest_ascend_llm.reporting.cells import metric_ms as _ms
+from pytest_ascend_llm.reporting.cells import number as _number
+from pytest_ascend_llm.reporting.cells import table as _table
+from pytest_ascend_llm.reporting.gate_report import gate_section
+from pytest_ascend_llm.reporting.noise_report import busy_start, noise_lines
 from pytest_ascend_llm.reporting.outputs_report import changes_section, outputs_section
 from pytest_ascend_llm.reporting.plots import all_plots, group_of
 from pytest_ascend_llm.reporting.soak_report import soak_section
 from pytest_ascend_llm.reporting.startup_report import startup_section
 
 Record = dict[str, Any]
-UNRESOLVED = "(max)"
-
-
-def _table(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines + [""]
-
-
-def _ms(metrics: dict, key: str) -> str:
-    value = metrics.get(key)
-    if value is None:
-        return "-"
-    if key in (metrics.get("unresolved") or ()):
-        return UNRESOLVED
-    return f"{value * 1e3:.3g}"
-
-
-def _number(value: object, digits: int = 4) -> str:
-    return f"{value:.{digits}g}" if isinstance(value, (int, float)) else "-"
+STYLE = (
+    "body{font-family:sans-serif;max-width:1200px;margin:2em auto;padding:0 1em}"
+    "table{border-collapse:collapse;margin:0.5em 0 1em}td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}"
+    "th{background:#f0f0f0;text-align:left}tbody tr:nth-child(even){background:#fafafa}"
+    "code{background:#f3f3f3;padding:0 3px}img{max-width:100%}"
+)
 
 
 def environment_section(sessions: list[Record]) -> list[str]:
@@ -53,7 +44,7 @@ def environment_section(sessions: list[Record]) -> list[str]:
         [
             "host",
             f"{env.get('cpu_model')}, torch threads {env.get('torch_threads')} of {env.get('usable_cores')}, "
-            f"load {env.get('load_average_1m')}",
+            f"1-min load {env.get('load_average_1m')} at the start{' (busy)' if busy_start(sessions) else ''}",
         ],  # fmt: skip
         ["python / OS", f"{env.get('python')} / {env.get('os')}"],
     ]
@@ -65,7 +56,7 @@ def environment_section(sessions: list[Record]) -> list[str]:
         rows.append(["server", f"{server.get('engine')} at {server.get('endpoint')}, models {server.get('models')}"])
     if len(sessions) > 1:
         rows.append(["workers", ", ".join(f"{s.get('worker')}" for s in sessions)])
-    return ["## Environment", "", *_table(["", ""], rows)]
+    return ["## Environment", "", *_table(["what", "value"], rows)]
 
 
 def _is_case(test: Record) -> bool:
@@ -119,6 +110,8 @@ def performance_section(tests: list[Record]) -> list[str]:
                   "TPOT P95 ms", "MBU", "W", "J/token", "peak MiB", "result"]  # fmt: skip
         if serving:
             header[-1:-1] = ["req/s", "goodput req/s", "failed"]
+        if any(t["metrics"].get("noise") for t in members):
+            header[-1:-1] = ["host noise"]
         by_device = len({(t.get("worker"), t.get("device")) for t in members}) > 1
         if by_device:
             header.insert(1, "ran on")
@@ -133,27 +126,13 @@ def performance_section(tests: list[Record]) -> list[str]:
             if serving:
                 row[-1:-1] = [_number(m.get("requests_per_s")), _number(m.get("goodput_requests_per_s")),
                               m.get("failed", "-")]  # fmt: skip
+            if "host noise" in header:
+                row[-1:-1] = ["; ".join(m.get("noise") or ()) or "-"]
             if by_device:
                 row.insert(1, f"{test.get('device') or '-'} ({test.get('worker')})")
             rows.append(row)
         lines += [f"### {group}", "", *_table(header, rows)]
     return lines + skipped_lines(skipped)
-
-
-def gate_section(gates: list[Record]) -> list[str]:
-    verdicts = [v for gate in gates for v in gate.get("verdicts", [])]
-    if not verdicts:
-        return []
-    rows = [
-        [v["case"].split("::")[-1], v["rule"], _number(v.get("before") and v["before"] * 1e3), _number(v.get("now") and
-         v["now"] * 1e3), _number(v.get("change")), f"[{_number(v.get('low'))}, {_number(v.get('high'))}]",
-         f"**{v['verdict']}**" if v["verdict"] == "regressed" else v["verdict"], v.get("note", "")]
-        for v in verdicts
-    ]  # fmt: skip
-    regressed = sum(v["verdict"] == "regressed" for v in verdicts)
-    head = f"{regressed} regressed of {len(verdicts)} compared (99 % intervals of the change)."
-    header = ["case", "rule", "before ms", "now ms", "change", "99% interval", "verdict", "note"]
-    return ["## Against the compared run", "", head, "", *_table(header, rows)]
 
 
 def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
@@ -173,6 +152,7 @@ def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
     lines = ["# ascend-llm report", "",
              f"Run `{run}`, {len(tests)} tests ({', '.join(f'{n} {o}' for o, n in sorted(counts.items()))}); "
              f"{state}. Built {time.strftime('%Y-%m-%d %H:%M:%S')}.", ""]  # fmt: skip
+    lines += noise_lines(sessions, tests)
     compares = [r for r in records if r.get("kind") == "compare"]
     lines += environment_section(sessions) + changes_section(compares) + compatibility_section(tests)
     lines += startup_section(tests)
@@ -185,29 +165,15 @@ def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
 
 
 def render_html(markdown: str) -> str:
-    """The same content as a page: tables and images rendered, everything else as paragraphs."""
-    body, table = [], []
-    for line in markdown.splitlines() + [""]:
-        if line.startswith("|"):
-            table.append([html.escape(cell.strip()) for cell in line.strip("|").split(" | ")])
-            continue
-        if table:
-            head, *rest = [row for row in table if not set("".join(row)) <= set("-")]
-            body.append("<table><tr>" + "".join(f"<th>{c}</th>" for c in head) + "</tr>"
-                        + "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rest)
-                        + "</table>")  # fmt: skip
-            table = []
-        if line.startswith("#"):
-            level = len(line) - len(line.lstrip("#"))
-            body.append(f"<h{level}>{html.escape(line[level:].strip())}</h{level}>")
-        elif line.startswith("![") and "](" in line:
-            alt, src = line[2:].split("](", 1)
-            body.append(f'<p><img alt="{html.escape(alt)}" src="{html.escape(src.rstrip(")"))}"></p>')
-        elif line.strip():
-            body.append(f"<p>{html.escape(line)}</p>")
-    style = "body{font-family:sans-serif;max-width:1200px;margin:2em auto}table{border-collapse:collapse}" \
-            "td,th{border:1px solid #ccc;padding:2px 6px;font-size:13px}img{max-width:100%}"  # fmt: skip
-    return f"<!doctype html><meta charset=utf-8><title>ascend-llm report</title><style>{style}</style>" + "".join(body)
+    """The same content as a page, rendered by Python-Markdown with its tables extension (what a forge
+    shows). Raw HTML in the text, such as an error message quoting ``<module>``, is shown as text."""
+    import markdown as python_markdown  # here, not at the top: only a report build needs it
+
+    converter = python_markdown.Markdown(extensions=["tables"], output_format="html")
+    converter.preprocessors.deregister("html_block")
+    converter.inlinePatterns.deregister("html")
+    body = converter.convert(markdown)
+    return f"<!doctype html><meta charset=utf-8><title>ascend-llm report</title><style>{STYLE}</style>\n{body}\n"
 
 
 def build_report(records: list[Record], folder: str | Path) -> Path:

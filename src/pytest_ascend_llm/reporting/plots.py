@@ -1,5 +1,8 @@
 """PNG plots where a picture reads better than a table (matplotlib, headless). Each function takes the
-run's test records and returns the file it wrote, or None when the run has nothing to draw for it."""
+run's test records and returns the file it wrote, or None when the run has nothing to draw for it; the
+``*_figure(s)`` functions behind them build the figures, so a test can read what a plot draws. A percentile
+its sample count cannot resolve is drawn hollow and labelled unresolved, never as measured (``plot_points``).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +11,11 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+from pytest_ascend_llm.metrics.stats import is_resolved, min_samples
+from pytest_ascend_llm.reporting.plot_points import draw, legend_below, metric_points, resolved, window_points
+
 Record = dict[str, Any]
+WHISKER = 95  # whiskers at P5-P95 where the case's samples resolve them, else at the minimum and maximum
 MS = 1e3
 MIB = 1 / 2**20
 
@@ -33,7 +40,8 @@ def group_of(record: Record) -> tuple[str, str]:
 
 
 def _save(figure, folder: Path, name: str) -> str:
-    figure.tight_layout()
+    if figure.get_layout_engine() is None:  # constrained layouts place their outside legends themselves
+        figure.tight_layout()
     figure.savefig(folder / name, dpi=110)
     _pyplot().close(figure)
     return name
@@ -41,6 +49,14 @@ def _save(figure, folder: Path, name: str) -> str:
 
 def latency_distributions(records: list[Record], folder: Path) -> list[str]:
     """One box plot per performance test function: every case's round (or request) latencies."""
+    return [_save(figure, folder, name) for name, figure in latency_figures(records).items()]
+
+
+def latency_figures(records: list[Record]) -> dict:
+    """File name → box-plot figure per test function; whiskers at P5–P95 only for cases whose samples
+    resolve those percentiles (21), else at the minimum and maximum, as each case's label says."""
+    from matplotlib import cbook
+
     groups: dict[str, list[tuple[str, list[float]]]] = defaultdict(list)
     serving: set[str] = set()
     for record in records:
@@ -48,33 +64,46 @@ def latency_distributions(records: list[Record], folder: Path) -> list[str]:
         samples = (metrics.get("samples") or {}).get("round_seconds")
         if samples:
             group, params = group_of(record)
-            groups[group].append((params or group, [value * MS for value in samples]))
+            groups[group].append((params or "all rounds", [value * MS for value in samples]))
             if "load" in metrics:
                 serving.add(group)
-    written = []
+    figures = {}
     plt = _pyplot()
     for group, cases in groups.items():
-        figure, axes = plt.subplots(figsize=(8, 0.5 * len(cases) + 1.6))
-        axes.boxplot([values for _, values in cases], orientation="horizontal", whis=(5, 95), showfliers=True)
-        axes.set_yticks(range(1, len(cases) + 1), [f"{label} (n={len(values)})" for label, values in cases])
+        figure, axes = plt.subplots(figsize=(8, 0.5 * len(cases) + 1.8))
+        stats, labels = [], []
+        for label, values in cases:
+            tails = is_resolved(WHISKER, len(values))
+            stats.append(cbook.boxplot_stats(values, whis=(100 - WHISKER, WHISKER) if tails else (0, 100))[0])
+            labels.append(f"{label} (n={len(values)}{'' if tails else ', whiskers min–max'})")
+        axes.bxp(stats, orientation="horizontal", showfliers=True)
+        axes.set_yticks(range(1, len(cases) + 1), labels)
         what = "E2E latency per request" if group in serving else "latency per round"
-        axes.set_xlabel(f"{what}, ms (box: P25–P75, whiskers: P5–P95)")
+        whiskers = f"whiskers: P5–P95, or min–max below {min_samples(WHISKER)} samples"
+        axes.set_xlabel(f"{what}, ms\n(box: P25–P75, {whiskers})")
         axes.set_title(f"{group}: latency distribution")
         axes.grid(axis="x", alpha=0.3)
-        written.append(_save(figure, folder, f"latency-{group}.png"))
-    return written
+        figures[f"latency-{group}.png"] = figure
+    return figures
 
 
 def batch_scaling(records: list[Record], folder: Path) -> str | None:
+    figure = batch_scaling_figure(records)
+    return _save(figure, folder, "batch-scaling.png") if figure else None
+
+
+def batch_scaling_figure(records: list[Record]):
+    """Throughput (left axis) and TPOT P95 (right axis) against batch size; the legend below the axes."""
     points = sorted(
-        (int(m["batch_size"]), m)
-        for r in records
-        if group_of(r)[0] == "test_perf_batch_scaling" and (m := r.get("metrics")) and m.get("batch_size")
-    )
+        ((int(m["batch_size"]), m)
+         for r in records
+         if group_of(r)[0] == "test_perf_batch_scaling" and (m := r.get("metrics")) and m.get("batch_size")),
+        key=lambda point: point[0],
+    )  # fmt: skip
     if len(points) < 2:
         return None
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4))
+    figure, axes = plt.subplots(figsize=(7, 4.6), layout="constrained")
     batches = [batch for batch, _ in points]
     axes.plot(batches, [m["tokens_per_s"] for _, m in points], "o-", color="tab:blue", label="throughput")
     axes.set_xscale("log", base=2)
@@ -82,14 +111,16 @@ def batch_scaling(records: list[Record], folder: Path) -> str | None:
     axes.set_ylim(bottom=0)
     axes.set_xlabel("batch size (sequences)")
     axes.set_ylabel("output tokens/s", color="tab:blue")
-    tpot = [(b, m.get("tpot_p95")) for b, m in points if m.get("tpot_p95")]
-    if tpot:
+    tpot = metric_points("TPOT P95", points, "tpot_p95", MS)
+    if tpot.measured or tpot.unresolved:
         twin = axes.twinx()
-        twin.plot([b for b, _ in tpot], [v * MS for _, v in tpot], "s--", color="tab:red", label="TPOT P95")
+        draw(twin, tpot, "s--", "P95", color="tab:red")
         twin.set_ylabel("TPOT P95, ms", color="tab:red")
+        twin.set_ylim(bottom=0)
     axes.set_title("Batch scaling: throughput and per-token latency")
     axes.grid(alpha=0.3)
-    return _save(figure, folder, "batch-scaling.png")
+    legend_below(figure, figure.axes)
+    return figure
 
 
 def tpot_by_position(records: list[Record], folder: Path) -> str | None:
@@ -103,8 +134,13 @@ def tpot_by_position(records: list[Record], folder: Path) -> str | None:
         if len(buckets) >= 2:
             plt = _pyplot()
             figure, axes = plt.subplots(figsize=(7, 4))
+            measured = is_resolved(50, int(metrics.get("n") or 0))  # each bucket is the median over the rounds
             axes.step([first for first, _, _ in buckets] + [buckets[-1][1]],
-                      [v * MS for *_, v in buckets] + [buckets[-1][2] * MS], where="post")  # fmt: skip
+                      [v * MS for *_, v in buckets] + [buckets[-1][2] * MS], where="post",
+                      linestyle="-" if measured else ":",
+                      label=None if measured else "unresolved: fewer than 3 rounds, not a measured median")  # fmt: skip
+            if not measured:
+                axes.legend(fontsize=8)
             axes.set_xlabel("output token position")
             axes.set_ylabel("time per output token, ms (median round)")
             axes.set_ylim(bottom=0)
@@ -115,21 +151,27 @@ def tpot_by_position(records: list[Record], folder: Path) -> str | None:
 
 
 def memory_timeline(records: list[Record], folder: Path, most: int = 6) -> str | None:
+    figure = memory_figure(records, most)
+    return _save(figure, folder, "memory-timeline.png") if figure else None
+
+
+def memory_figure(records: list[Record], most: int = 6):
+    """The tests with the highest peaks, their names in a legend below the axes (long names, many lines)."""
     timed = [r for r in records if r.get("memory_timeline") and len(r["memory_timeline"]) >= 2]
     if not timed:
         return None
     timed.sort(key=lambda r: max(point[1] for point in r["memory_timeline"]), reverse=True)
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure, axes = plt.subplots(figsize=(8, 5.2), layout="constrained")
     for record in timed[:most]:
         points = record["memory_timeline"]
-        axes.plot([p[0] for p in points], [p[1] * MIB for p in points], label=case_name(record)[:50])
+        axes.plot([p[0] for p in points], [p[1] * MIB for p in points], label=case_name(record)[:60])
     axes.set_xlabel("seconds since the test's call began")
-    axes.set_ylabel("device memory allocated, MiB (CPU: process RSS)")
+    axes.set_ylabel("device memory allocated, MiB\n(CPU: process RSS)")
     axes.set_title(f"Memory timeline of the {min(most, len(timed))} tests with the highest peaks")
-    axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
-    return _save(figure, folder, "memory-timeline.png")
+    legend_below(figure, [axes])
+    return figure
 
 
 def power_timeline(records: list[Record], folder: Path, most: int = 6) -> str | None:
@@ -139,20 +181,26 @@ def power_timeline(records: list[Record], folder: Path, most: int = 6) -> str | 
         return None
     sampled.sort(key=lambda r: len(r["metrics"]["power_samples"]), reverse=True)
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(8, 4.5))
+    figure, axes = plt.subplots(figsize=(8, 5.2), layout="constrained")
     for record in sampled[:most]:
         points = record["metrics"]["power_samples"]
-        axes.plot([t for t, _ in points], [w for _, w in points], label=case_name(record)[:50])
+        axes.plot([t for t, _ in points], [w for _, w in points], label=case_name(record)[:60])
     axes.set_xlabel("seconds since the case's rounds began")
     axes.set_ylabel("board power, W")
     axes.set_ylim(bottom=0)
     axes.set_title("Power during the cases (J/token in the tables)")
-    axes.legend(fontsize=7)
     axes.grid(alpha=0.3)
+    legend_below(figure, [axes])
     return _save(figure, folder, "power-timeline.png")
 
 
 def concurrency_sweep(records: list[Record], folder: Path) -> str | None:
+    figure = concurrency_figure(records)
+    return _save(figure, folder, "concurrency-sweep.png") if figure else None
+
+
+def concurrency_figure(records: list[Record]):
+    """Throughput and TTFT P95 against concurrent streams, one line per workload."""
     lines: dict[str, list[tuple[int, dict]]] = defaultdict(list)
     for record in records:
         metrics = record.get("metrics") or {}
@@ -163,12 +211,12 @@ def concurrency_sweep(records: list[Record], folder: Path) -> str | None:
     if not any(len(points) >= 2 for points in lines.values()):
         return None
     plt = _pyplot()
-    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4))
+    figure, (left, right) = plt.subplots(1, 2, figsize=(10, 4.6), layout="constrained")
     for workload, points in lines.items():
         points.sort(key=lambda point: point[0])
         streams = [c for c, _ in points]
         left.plot(streams, [m.get("output_tokens_per_s") for _, m in points], "o-", label=workload)
-        right.plot(streams, [(m.get("ttft_p95") or float("nan")) * MS for _, m in points], "o-", label=workload)
+        draw(right, metric_points(workload, points, "ttft_p95", MS), "o-", "P95")
     ticks = sorted({c for points in lines.values() for c, _ in points})
     for axes, label in ((left, "output tokens/s"), (right, "TTFT P95, ms")):
         axes.set_xscale("log", base=2)
@@ -177,44 +225,59 @@ def concurrency_sweep(records: list[Record], folder: Path) -> str | None:
         axes.set_xlabel("concurrent streams")
         axes.set_ylabel(label)
         axes.grid(alpha=0.3)
-        axes.legend()
+    left.legend(fontsize=8)
+    right.legend(fontsize=8)
     left.set_title("Throughput against concurrency")
     right.set_title("Time to first token (P95) against concurrency")
-    return _save(figure, folder, "concurrency-sweep.png")
+    return figure
 
 
 def prefix_cache_speedup(records: list[Record], folder: Path) -> str | None:
-    ttft: dict[int, dict[str, float]] = defaultdict(dict)
+    figure = prefix_cache_figure(records)
+    return _save(figure, folder, "prefix-cache.png") if figure else None
+
+
+def prefix_cache_figure(records: list[Record]):
+    """TTFT P50 cold and warm by prefix length; the speed-up under each length, where both are resolved."""
+    ttft: dict[int, dict[str, dict]] = defaultdict(dict)
     for record in records:
         group, params = group_of(record)
         metrics = record.get("metrics") or {}
         match = re.match(r"(cold|warm)-prefix(\d+)$", params)
         if group == "test_perf_prefix_cache_ttft" and match and metrics.get("ttft_p50"):
-            ttft[int(match[2])][match[1]] = metrics["ttft_p50"]
+            ttft[int(match[2])][match[1]] = metrics
     lengths = sorted(n for n, pair in ttft.items() if {"cold", "warm"} <= set(pair))
     if not lengths:
         return None
     plt = _pyplot()
-    figure, axes = plt.subplots(figsize=(7, 4))
-    axes.plot(lengths, [ttft[n]["cold"] * MS for n in lengths], "o-", label="cold (no cache)")
-    axes.plot(lengths, [ttft[n]["warm"] * MS for n in lengths], "o-", label="warm (prefix cached)")
-    for n in lengths:
-        speedup = f"{ttft[n]['cold'] / ttft[n]['warm']:.1f}x"
-        axes.annotate(speedup, (n, ttft[n]["warm"] * MS), textcoords="offset points", xytext=(0, 8), ha="center")
+    figure, axes = plt.subplots(figsize=(7, 4.4))
+    for state, label in (("cold", "cold (no cache)"), ("warm", "warm (prefix cached)")):
+        draw(axes, metric_points(label, [(n, ttft[n][state]) for n in lengths], "ttft_p50", MS), "o-", "P50")
     axes.set_xscale("log", base=2)
-    axes.set_xticks(lengths, [str(n) for n in lengths])
+    axes.set_xticks(lengths, [f"{n}\n{_speedup(ttft[n])}" for n in lengths])
     axes.set_ylim(bottom=0)
-    axes.set_xlabel("shared prefix length, tokens")
+    axes.set_xlabel("shared prefix length, tokens (warm speed-up below each)")
     axes.set_ylabel("TTFT P50, ms")
-    axes.set_title("Prefix cache: TTFT with and without a cached prefix (speed-up annotated)")
-    axes.legend()
+    axes.set_title("Prefix cache: TTFT with and without a cached prefix")
+    axes.legend(fontsize=8)
     axes.grid(alpha=0.3)
-    return _save(figure, folder, "prefix-cache.png")
+    return figure
+
+
+def _speedup(pair: dict[str, dict]) -> str:
+    if not all(resolved(pair[state], "ttft_p50") for state in ("cold", "warm")):
+        return "unresolved"
+    return f"{pair['cold']['ttft_p50'] / pair['warm']['ttft_p50']:.1f}x faster"
 
 
 def soak_windows(records: list[Record], folder: Path) -> list[str]:
     """Per soak case: each memory source and the E2E P95 per window, the warm-up window shaded."""
-    written = []
+    return [_save(figure, folder, name) for name, figure in soak_figures(records).items()]
+
+
+def soak_figures(records: list[Record]) -> dict:
+    """File name → figure per soak case; a window's P95 is hollow where its requests cannot resolve it."""
+    figures = {}
     for record in records:
         soak = (record.get("metrics") or {}).get("soak")
         windows = (soak or {}).get("windows") or []
@@ -230,7 +293,7 @@ def soak_windows(records: list[Record], folder: Path) -> list[str]:
             shown = [(t, v - base) for t, v in values if v is not None]
             label = source if source in (soak.get("judged") or ()) else f"{source} (not judged)"
             memory.plot([t for t, _ in shown], [v for _, v in shown], ".-", label=label)
-        latency.plot(ends, [(w.get("e2e_p95") or float("nan")) * MS for w in windows], "s-", color="tab:red")
+        draw(latency, window_points("E2E P95", windows, "e2e_p95", 95, MS), "s-", "P95", color="tab:red")
         for axes in (memory, latency):
             axes.axvspan(0, windows[0]["end"], color="0.9", label="warm-up (not in the slope)")
             axes.grid(alpha=0.3)
@@ -238,11 +301,13 @@ def soak_windows(records: list[Record], folder: Path) -> list[str]:
         memory.legend(fontsize=7)
         memory.set_title(f"{case_name(record)}: {soak.get('outcome')}")
         latency.set_ylabel("E2E P95, ms")
+        if any(not is_resolved(95, w.get("n", 0)) for w in windows):
+            latency.legend(fontsize=7)
         latency.margins(y=0.15)
         latency.set_ylim(bottom=0)
         latency.set_xlabel("seconds since the soak began")
-        written.append(_save(figure, folder, f"soak-{re.sub(r'[^A-Za-z0-9_.-]+', '_', case_name(record))}.png"))
-    return written
+        figures[f"soak-{re.sub(r'[^A-Za-z0-9_.-]+', '_', case_name(record))}.png"] = figure
+    return figures
 
 
 def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:

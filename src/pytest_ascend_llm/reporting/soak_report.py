@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_ascend_llm.metrics.stats import is_resolved
+from pytest_ascend_llm.reporting.cells import UNRESOLVED, ms
 from pytest_ascend_llm.soak.lines import soak_lines
 
 Record = dict[str, Any]
 
 
-def _ms(value: object) -> str:
-    return f"{value * 1e3:.4g}" if isinstance(value, int | float) else "-"
+def _ms(value: object, q: float | None = None, count: int = 0) -> str:
+    """A window's figure in ms; a percentile its window's completed requests cannot resolve is (max)."""
+    if q is not None and isinstance(value, int | float) and not is_resolved(q, count):
+        return UNRESOLVED
+    return ms(value)
 
 
 def _mib(value: object) -> str:
@@ -24,8 +29,9 @@ def window_table(soak: Record) -> list[str]:
     header = ["window", "ends s", "requests", "errors", "n", "TTFT P95 ms", "E2E P50 ms", "E2E P95 ms",
               *(f"{name} MiB" for name in sources)]  # fmt: skip
     rows = [
-        [w["index"], f"{w['end']:.1f}", w["requests"], w["errors"], w["n"], _ms(w.get("ttft_p95")),
-         _ms(w.get("e2e_p50")), _ms(w.get("e2e_p95")), *(_mib((w.get("mib") or {}).get(s)) for s in sources)]
+        [w["index"], f"{w['end']:.1f}", w["requests"], w["errors"], w["n"], _ms(w.get("ttft_p95"), 95, w["n"]),
+         _ms(w.get("e2e_p50"), 50, w["n"]), _ms(w.get("e2e_p95"), 95, w["n"]),
+         *(_mib((w.get("mib") or {}).get(s)) for s in sources)]
         for w in windows
     ]  # fmt: skip
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_ascend_llm.benchmarking.startup_lines import BASIS, is_startup
+from pytest_ascend_llm.reporting.cells import number
 
 Record = dict[str, Any]
 # column, metric, scale (None: a ratio)
@@ -27,7 +28,7 @@ COLUMNS = (
 
 def _cell(metrics: Record, key: str, scale: float) -> str:
     value = metrics.get(key)
-    return f"{value * scale:.4g}" if isinstance(value, int | float) else "-"
+    return number(value * scale) if isinstance(value, int | float) else "-"
 
 
 def startup_section(tests: list[Record]) -> list[str]:

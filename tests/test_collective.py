@@ -248,6 +248,15 @@ def test_shipped_collective_group_passes_on_cpu_and_records_the_sweep(pytester):
     assert outcomes.get("passed") == 2 and outcomes.get("skipped") == 1, outcomes
     assert "failed" not in outcomes and "error" not in outcomes
     result.stdout.fnmatch_lines(["SKIPPED*collective link peak: on CPU gloo runs over loopback*"])
+    result.stdout.fnmatch_lines(
+        [
+            "*ascend-llm collective bandwidth*",
+            "op * size * ranks * time (us) * algbw (GB/s) * busbw (GB/s)",
+            "all_reduce * 1 MiB (1048576 B) * 2 * [0-9]*.[0-9] * [0-9]*.[0-9][0-9] * [0-9]*.[0-9][0-9]",
+            "all_gather * 64 MiB (67108864 B) * 2 *",
+            "on cpu/gloo; *busbw = algbw x 2(n-1)/n for all_reduce*",
+        ]
+    )
     report = (pytester.path / "collective.xml").read_text()
     assert report.count('<property name="collective"') == 2 and "busbw_gbs" in report
 

@@ -14,7 +14,7 @@ from pytest_ascend_llm.engines.openai_engine import OpenAIEngine
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.serving.client import Endpoint, EndpointError
 from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
-from pytest_ascend_llm.serving.records import FAILED, TIMED_OUT
+from pytest_ascend_llm.serving.records import FAILED, REASON_LIMIT, TIMED_OUT, reason_line
 from pytest_ascend_llm.serving.server_process import ServerProcess, free_port
 from pytest_ascend_llm.serving.slo import PRESETS, parse_slo
 from pytest_ascend_llm.serving.summary import load_case
@@ -91,6 +91,27 @@ def test_every_failed_request_is_accounted_for_with_its_reason(fault, status, re
     case = load_case("c", run, parse_slo("mlperf-llama3.1-8b"))
     assert case.extra["completed"] == 0 and case.extra[status.replace(" ", "_")] == 4
     assert case.extra["goodput_requests_per_s"] == 0
+
+
+@pytest.mark.parametrize("fault", [("--status", "500"), ("--fail-after-chunks", "2")], ids=["http-500", "stream-cut"])
+def test_a_failed_request_is_one_line_with_its_reason_never_an_object_dump(fault):
+    with start_fake_server(*fault) as server:
+        endpoint = Endpoint.parse(server.url, model="fake-model", timeout=5.0)
+        run = run_load(endpoint, [LoadRequest("a b", PARAMS)] * 3, LoadShape(concurrency=3))
+    failed = [record for record in run.records if not record.completed]
+    assert len(failed) == 3
+    for record in failed:
+        error = record.error
+        assert error and "\n" not in error and "<" not in error and "Traceback" not in error, error
+        assert len(error) <= REASON_LIMIT and "http://127.0.0.1:" in error, error
+
+
+def test_a_reason_keeps_the_first_line_names_objects_by_class_and_stops_at_the_limit():
+    dump = "ReadError: <httpcore._async.connection.AsyncHTTPConnection object at 0x7f3a2c1b5d90> reset\n  File x"
+    assert reason_line(dump) == "ReadError: AsyncHTTPConnection reset"
+    assert reason_line("\n\n  spaced   out \nsecond") == "spaced out"
+    long = reason_line("x" * 1000)
+    assert len(long) == REASON_LIMIT and long.endswith("…")
 
 
 def test_poisson_arrivals_are_seeded_and_sent_at_their_offsets():

@@ -39,8 +39,20 @@ UNRESOLVED = "(max)"
 LEGEND = (
     f"n: timed rounds (serving cases: completed requests), req: requests; {UNRESOLVED}: too few samples for that "
     "percentile to be more than the "
-    "maximum (P95 needs 21, P99 101): raise --llm-rounds"
+    "maximum (P95 needs 21, P99 101): raise "
 )
+ROUNDS_KNOB, SERVING_KNOB = "--llm-rounds", "--llm-serving-requests N"
+
+
+def legend(cases: Mapping[str, Mapping[str, object]]) -> str:
+    """The footnote naming the knob that adds samples to the cases shown: a serving case's samples are
+    requests (its metrics carry a ``load``), so raising the rounds would not help it."""
+    serving = [("load" in metrics) for metrics in cases.values()]
+    if all(serving):
+        return LEGEND + SERVING_KNOB
+    return LEGEND + ROUNDS_KNOB + (f" (serving cases: {SERVING_KNOB})" if any(serving) else "")
+
+
 GATE_LEGEND = "change: now against before, + is slower"
 HOST_LEGEND = "; at equal host speed: each round scaled by the host probe (CPU), the change the verdict judges"
 
@@ -81,7 +93,7 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
         used = [c for c in COLUMNS if any(_has(m, c[0], c[2]) for m in rows.values())]
         cells = [[params, *(_cell(m, key, scale) for key, _, scale in used)] for params, m in rows.items()]
         lines += ["", *_render([function, *(title for _, title, _ in used)], cells)]
-    return [*lines[1:], LEGEND] if lines else []
+    return [*lines[1:], legend(cases)] if lines else []
 
 
 def _change(verdict: Verdict, value: float | None) -> str:

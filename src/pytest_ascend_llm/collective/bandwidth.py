@@ -91,7 +91,7 @@ class CollectiveResult:
     def describe(self) -> str:
         """One line, nccl-tests' columns: op, size, ranks, median time, algbw, busbw."""
         return (
-            f"{self.op} {_size(self.message_bytes)} x{self.world_size} {self.device_kind}/{self.backend}: "
+            f"{self.op} {size_label(self.message_bytes)} x{self.world_size} {self.device_kind}/{self.backend}: "
             f"{self.median_s * 1e6:.1f} us, algbw {self.algbw_gbs:.2f} GB/s, busbw {self.busbw_gbs:.2f} GB/s"
         )
 
@@ -105,7 +105,8 @@ class CollectiveResult:
         return cls(**{**data, "seconds": tuple(data["seconds"])})
 
 
-def _size(size: int) -> str:
+def size_label(size: int) -> str:
+    """'64 MiB', '1 GiB', '512 B': the binary units nccl-tests' size column reads in."""
     for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if size >= scale:
             return f"{size / scale:g} {unit}"

@@ -189,7 +189,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminal.write_measurements(terminalreporter, state)
     terminal.write_startup(terminalreporter, state)
     terminal.write_soak(terminalreporter, state)
-    terminal.write_outputs(terminalreporter, state, state.recorder.records if state.recorder else [])
+    records = state.recorder.records if state.recorder else []
+    terminal.write_collective(terminalreporter, records)
+    terminal.write_outputs(terminalreporter, state, records)
     if state.llm is not None:
         terminal.write_session_lines(terminalreporter, state)
 

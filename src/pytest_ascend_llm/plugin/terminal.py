@@ -1,5 +1,5 @@
 """What the plugin prints: the header (device, model, stack, host, roofline, cards, round policy) and
-the end-of-session summary (capacity plan, loads, the latency table, the gate's verdicts)."""
+the end-of-session summary (capacity plan, loads, the latency table, the collective sweep, the gate's verdicts)."""
 
 from __future__ import annotations
 
@@ -169,6 +169,20 @@ def write_soak(terminalreporter, state: PluginState) -> None:
     for name, soak in soaks.items():
         for line in soak_lines(name.split("::")[-1], soak):
             terminalreporter.write_line(line, red=" failed " in line, yellow=" inconclusive" in line)
+
+
+def write_collective(terminalreporter, records: list[dict]) -> None:
+    """The collective group's sweep as nccl-tests prints it, from the records the results file holds
+    (on an xdist controller, the workers'): otherwise the figures are only in the file."""
+    from pytest_ascend_llm.collective.table import basis_line, collective_results, collective_table
+
+    results = collective_results(records)
+    if not results:
+        return
+    terminalreporter.section("ascend-llm collective bandwidth")
+    for line in collective_table(results):
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(basis_line(results))
 
 
 def write_measurements(terminalreporter, state: PluginState) -> None:

@@ -30,7 +30,14 @@ from urllib.parse import urlsplit, urlunsplit
 from pytest_ascend_llm.engines.base import TokenLogprob
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
-from pytest_ascend_llm.serving.records import COMPLETED, FAILED, TIMED_OUT, RequestRecord, reconcile_counts
+from pytest_ascend_llm.serving.records import (
+    COMPLETED,
+    FAILED,
+    TIMED_OUT,
+    RequestRecord,
+    reason_line,
+    reconcile_counts,
+)
 from pytest_ascend_llm.settings import check_url
 
 
@@ -89,7 +96,8 @@ def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tup
         text = str(error)
         return FAILED, text if endpoint.shown in text else f"{where}: {text}"
     if isinstance(error, httpx.ConnectError):
-        return FAILED, f"cannot connect to {where} ({error}): start the server, or fix the URL (--llm-endpoint)"
+        cause = reason_line(str(error) or type(error).__name__, 120)
+        return FAILED, f"cannot connect to {where} ({cause}): start the server, or fix the URL (--llm-endpoint)"
     if isinstance(error, httpx.TimeoutException):
         return TIMED_OUT, (
             f"no answer from {where} within {endpoint.timeout:g} s: the server is stuck or overloaded "
@@ -97,7 +105,7 @@ def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tup
         )
     if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
         return FAILED, f"the connection to {where} broke mid-answer ({type(error).__name__}): did the server crash?"
-    return FAILED, f"{where}: {type(error).__name__}: {' '.join(str(error).split())[:200]}"
+    return FAILED, f"{where}: {type(error).__name__}: {reason_line(str(error), 200)}"
 
 
 def sampling_payload(params, model: str | None) -> dict[str, object]:
@@ -297,7 +305,8 @@ async def stream_request(client, endpoint: Endpoint, index: int, prompt, params,
                 reader.feed(pending, time.perf_counter())
         return reader.finish()
     except Exception as error:  # every failure becomes the record's status and reason
-        record.status, record.error = describe_failure(endpoint, path, error)
+        status, reason = describe_failure(endpoint, path, error)
+        record.status, record.error = status, reason_line(reason)  # one line, whatever the exception said
         if record.status == COMPLETED:
             record.status = FAILED
         record.text = "".join(reader.parts)

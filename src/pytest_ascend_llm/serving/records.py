@@ -6,6 +6,7 @@ and why instead of silently dropping them from the statistics.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 from pytest_ascend_llm.engines.base import TokenLogprob
@@ -13,6 +14,16 @@ from pytest_ascend_llm.metrics import timing
 from pytest_ascend_llm.metrics.timing import TokenChunk
 
 COMPLETED, FAILED, TIMED_OUT = "completed", "failed", "timed out"
+REASON_LIMIT = 300  # characters of a failed request's reason: enough for a cause, never a dump
+_OBJECT_REPR = re.compile(r"<([\w.]+)(?: object)? at 0x[0-9a-fA-F]+>")
+
+
+def reason_line(text: str, limit: int = REASON_LIMIT) -> str:
+    """A failure's reason as the record keeps it: the first line, spaces collapsed, an object's repr
+    reduced to its class name, cut to ``limit``; a run with many failures prints these, one a line."""
+    first = next((line for line in str(text).splitlines() if line.strip()), "")
+    line = " ".join(_OBJECT_REPR.sub(lambda match: match[1].rsplit(".", 1)[-1], first).split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
 @dataclass

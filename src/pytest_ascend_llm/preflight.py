@@ -26,13 +26,14 @@ USED_BY: dict[str, tuple[tuple[str, ...], str]] = {
     "serving_requests": (SERVERS, "a server engine (the serving cases)"),
     "compile_backend": (("transformers",), "--llm-engine transformers with --llm-graph-mode compiled"),
 }
+NEEDS_ENDPOINT = "--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)"
 NEEDS_SOAK = ("soak_window", "soak_concurrency", "soak_rate", "soak_max_growth", "soak_max_drift")
 
 
 def check_before_torch(settings: Settings) -> list[str]:
     """Raise on what cannot work; return a warning line for each option that would change nothing."""
     if settings.engine == "openai" and not settings.endpoint:
-        raise LLMSetupError("--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)")
+        raise LLMSetupError(NEEDS_ENDPOINT)
     from pytest_ascend_llm.models.source import inspect_model_dir
 
     for name in ("model", "draft_model"):

@@ -33,11 +33,12 @@ class LLMSession:
         self.inventory_problem: str | None = None  # why npu-smi / nvidia-smi could not be read, once tried
         self.warnings: list[str] = []  # options the chosen engine does not use (preflight)
 
-    def open(self) -> LLMSession:
-        """Check what needs no torch, then resolve the device and the model, so bad input fails before any test."""
+    def open(self, warnings: list[str] | None = None) -> LLMSession:
+        """Check what needs no torch, then resolve the device and the model, so bad input fails before any test.
+        ``warnings``: the preflight's, where the caller ran it before importing this module (the plugin does)."""
         from pytest_ascend_llm.preflight import check_before_torch
 
-        self.warnings = check_before_torch(self.settings)
+        self.warnings = check_before_torch(self.settings) if warnings is None else list(warnings)
         _ = self.device
         self._check_required_device()
         _ = self.source, self.spec_sheet, self.draft_source

@@ -85,6 +85,15 @@ def parse_rule(text: str) -> GateRule:
     return GateRule(match["metric"], float(match["amount"]), bool(match["percent"]))
 
 
+def raw_change(before: float | None, now: float | None, relative: bool) -> float | None:
+    """A statistic's change as measured: the ratio now/before (relative rules) or seconds now − before."""
+    if not isinstance(before, int | float) or not isinstance(now, int | float):
+        return None
+    if not relative:
+        return now - before
+    return now / before if before > 0 else None
+
+
 @dataclass(frozen=True)
 class Verdict:
     """One case under one rule: the statistic before and now, the change with its confidence interval."""
@@ -108,11 +117,7 @@ class Verdict:
     @property
     def raw_change(self) -> float | None:
         """The change of the statistic as measured (before any host adjustment), in ``change``'s units."""
-        if self.baseline is None or self.current is None:
-            return None
-        if not self.rule.relative:
-            return self.current - self.baseline
-        return self.current / self.baseline if self.baseline > 0 else None
+        return raw_change(self.baseline, self.current, self.rule.relative)
 
     @property
     def host_adjusted(self) -> bool:

@@ -96,13 +96,18 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
     return [*lines[1:], legend(cases)] if lines else []
 
 
-def _change(verdict: Verdict, value: float | None) -> str:
-    """A change with slower = positive: '+101.4%' (relative rules) or '+1.204 ms' (absolute)."""
-    if value is None or value != value:
+def change_text(value: object, relative: bool) -> str:
+    """A change with slower = positive: '+101.4%' (a ratio, relative rules) or '+1.204 ms' (seconds); '-'
+    when missing or NaN. The terminal's gate table and the report's gate section both print with this."""
+    if not isinstance(value, int | float) or value != value:
         return "-"
-    if verdict.rule.relative:
+    if relative:
         return f"{value - 1:+.1%}"
     return f"{'-' if value < 0 else '+'}{format_ms(abs(value))} ms"
+
+
+def _change(verdict: Verdict, value: float | None) -> str:
+    return change_text(value, verdict.rule.relative)
 
 
 def _notes(v: Verdict) -> str:

@@ -13,6 +13,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from pytest_ascend_llm.benchmarking.noise import usable_cores
+
 OTHERS_LIMIT_CORES = 0.5  # other processes' CPU, in cores, above which the host counts as busy
 SAMPLE_SECONDS = 0.5
 
@@ -35,13 +37,6 @@ class HostLoad:
         if not reasons:
             return None
         return "; ".join(reasons) + " (stop them, or benchmark on an idle host)"
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def _load_1m(root: Path) -> float | None:
@@ -80,4 +75,4 @@ def read_host_load(root: Path = Path("/"), sample_seconds: float = SAMPLE_SECOND
     root = Path(root)
     sampled = _others(sample_seconds) if root == Path("/") and sample_seconds > 0 else None
     others, top = sampled if sampled is not None else (None, ())
-    return HostLoad(_load_1m(root), _usable_cores(), others, top)
+    return HostLoad(_load_1m(root), usable_cores(), others, top)

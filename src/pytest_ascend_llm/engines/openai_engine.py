@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 from pytest_ascend_llm.engines.base import Engine, EngineCapabilityError, GenerationResult, Prompt, SamplingParams
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.models.builtin import BUILTIN_SERVED_NAME
+from pytest_ascend_llm.preflight import NEEDS_ENDPOINT
 from pytest_ascend_llm.serving.client import ChatMessages, Endpoint, EndpointError, get_json, served_models
 from pytest_ascend_llm.serving.flavours import FLAVOURS, ServerFlavour
 from pytest_ascend_llm.serving.load import LoadRequest, gather_requests
@@ -152,7 +153,7 @@ def _local_tokenizer(session: EngineContext):
 def from_session(session: EngineContext) -> OpenAIEngine:
     """``--llm-engine openai --llm-endpoint URL``: a server someone else runs."""
     if not session.settings.endpoint:
-        raise LLMSetupError("--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)")
+        raise LLMSetupError(NEEDS_ENDPOINT)  # also checked before torch (preflight); kept for direct callers
     endpoint = _endpoint(session, session.settings.endpoint, session.settings.served_model)
     return OpenAIEngine(endpoint, _local_tokenizer(session))
 

@@ -6,6 +6,7 @@ noise, board power) go to the run state, the results file and pytest-benchmark's
 
 from __future__ import annotations
 
+import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
@@ -64,11 +65,10 @@ class LLMBench:
         self.started = time.perf_counter()
         self.percentile = percentile
         plan = rounds_for(llm, percentile)
-        needed = plan.policy.floor if plan.policy is not None else plan.fixed
         self.plan = replace(
             plan,
             bound=case_bound(llm.settings.case_seconds, self.run.run_bound, self.started),
-            after_warmup=run_clock.after_warmup(config, self.run, needed, plan.warmup),
+            after_warmup=run_clock.after_warmup(config, self.run, plan.needed, plan.warmup),
         )
         benchmark.fullname = name
         self.timer.prepare(benchmark)
@@ -92,8 +92,7 @@ class LLMBench:
             seconds = self.timer.rounds(self.benchmark, log, setup, self.plan)
             case = log.case(self.name, seconds, extra)
         if self.timer.timed and self.plan.cut_short(seconds):
-            needed = self.plan.policy.floor if self.plan.policy is not None else self.plan.fixed
-            case.extra["stopped_by"] = stopped_by(self.plan.bound, len(seconds), self.percentile, needed)
+            case.extra["stopped_by"] = stopped_by(self.plan.bound, len(seconds), self.percentile, self.plan.needed)
         if power is not None:
             case.extra |= power_figures(power, case)
         contention = None
@@ -123,18 +122,19 @@ class LLMBench:
         from pytest_ascend_llm.serving.progress import ProgressLine
 
         line = ProgressLine(label)
-        capture = self.config.pluginmanager.getplugin("capturemanager") if self.config else None
 
         def show(done: int, total: int, elapsed: float) -> None:
-            if capture is None:
-                line(done, total, elapsed)
-                return
-            with capture.global_and_fixture_disabled():
+            with run_clock.past_capture(self.config):
                 line(done, total, elapsed)
                 if done == total:
                     line.close()
 
         return show
+
+    def say(self, line: str) -> None:
+        """One line on stderr now, past pytest's output capture (a long case's news as it happens)."""
+        with run_clock.past_capture(self.config):
+            print(line, file=sys.stderr, flush=True)
 
     def annotate(self, **values: object) -> None:
         """Add measurements taken around the case (e.g. its peak memory) to its saved metrics."""

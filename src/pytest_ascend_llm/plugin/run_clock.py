@@ -8,6 +8,7 @@ pytest-xdist each worker sees only its own share, so the estimate and progress l
 from __future__ import annotations
 
 import time
+from contextlib import AbstractContextManager, nullcontext
 
 import pytest
 
@@ -51,16 +52,19 @@ def _with_bound(line: str, run: RunState) -> str:
     return f"{line}; bounded by {bound.option}" if bound is not None else line
 
 
+def past_capture(config: pytest.Config | None) -> AbstractContextManager:
+    """Output capture off for the block, so a line written from inside a running test shows now (pytest's
+    capture manager; nothing to switch off without one)."""
+    capture = config.pluginmanager.getplugin("capturemanager") if config is not None else None
+    return capture.global_and_fixture_disabled() if capture is not None else nullcontext()
+
+
 def write_now(config: pytest.Config | None, line: str) -> None:
     """A line on the terminal now, also from inside a running test (past the output capture)."""
     reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
     if reporter is None:
         return
-    capture = config.pluginmanager.getplugin("capturemanager")
-    if capture is None:
-        reporter.write_line(line)
-        return
-    with capture.global_and_fixture_disabled():
+    with past_capture(config):
         _end_line(reporter)
         reporter.write_line(line)
 

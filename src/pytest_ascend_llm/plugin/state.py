@@ -87,11 +87,11 @@ def awaken(config: pytest.Config) -> LLMSession:
         from pytest_ascend_llm.preflight import check_before_torch
 
         try:
-            check_before_torch(state.settings)  # before torch loads: a typo costs no import (the session warns)
+            warnings = check_before_torch(state.settings)  # before torch loads: a typo costs no import
             module_pins.restore_pinned()
             from pytest_ascend_llm.session import LLMSession
 
-            state.llm = LLMSession(state.settings).open()
+            state.llm = LLMSession(state.settings).open(warnings)
         except LLMSetupError as error:
             state.wake_failure = str(error)
             raise

@@ -52,10 +52,9 @@ def _rounds_line(config: pytest.Config, state: PluginState) -> list[str]:
         return []
     plan = rounds_for(state.llm, state.tracked_percentile)
     settings = state.settings
-    capped = settings.case_seconds is not None or settings.max_minutes is not None
-    rounds = plan.policy.describe(capped) if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
     bounds = [f"--llm-case-seconds {settings.case_seconds:g} per case"] if settings.case_seconds is not None else []
     bounds += [f"--llm-max-minutes {settings.max_minutes:g} for the run"] if settings.max_minutes is not None else []
+    rounds = plan.policy.describe(bool(bounds)) if plan.policy else f"{plan.fixed} timed rounds (--llm-rounds)"
     bounded = f"; bounded by {' and '.join(bounds)}" if bounds else ""
     return [
         f"ascend-llm benchmark: {rounds}, after {plan.warmup} warm-up round(s) per llm_bench case{bounded}; "

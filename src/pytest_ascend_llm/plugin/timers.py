@@ -34,6 +34,11 @@ class Rounds:
     bound: Bound | None = None
     after_warmup: Callable[[list[float]], None] | None = None
 
+    @property
+    def needed(self) -> int:
+        """The rounds the case asks for before it may stop: the policy's floor, or the fixed count."""
+        return self.policy.floor if self.policy is not None else self.fixed
+
     def wanted(self, seconds: list[float]) -> bool:
         """What the policy (or the fixed count) asks for, bound or not."""
         return self.policy.wants_more(seconds) if self.policy is not None else len(seconds) < self.fixed

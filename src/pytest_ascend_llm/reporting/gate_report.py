@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_ascend_llm.benchmarking.gate import raw_change
+from pytest_ascend_llm.benchmarking.table import change_text
 from pytest_ascend_llm.reporting.cells import ms, table
 
 Record = dict[str, Any]
@@ -17,22 +19,13 @@ def _relative(record: Record) -> bool:
 
 
 def _change(record: Record, value: object) -> str:
-    if not isinstance(value, int | float) or value != value:
-        return "-"
-    if _relative(record):
-        return f"{value - 1:+.1%}"
-    return f"{'-' if value < 0 else '+'}{ms(abs(value))} ms"
+    return change_text(value, _relative(record))
 
 
 def _raw(record: Record) -> float | None:
     if "raw_change" in record:
         return record["raw_change"]
-    before, now = record.get("before"), record.get("now")
-    if not isinstance(before, int | float) or not isinstance(now, int | float):
-        return None
-    if not _relative(record):
-        return now - before
-    return now / before if before > 0 else None
+    return raw_change(record.get("before"), record.get("now"), _relative(record))
 
 
 def _adjusted(record: Record) -> bool:

@@ -5,13 +5,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from pytest_ascend_llm.reporting.cells import table
+
 Record = dict[str, Any]
-
-
-def _cells(header: list[str], rows: list[list[object]]) -> list[str]:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return lines + [""]
 
 
 def changes_section(compares: list[Record]) -> list[str]:
@@ -21,7 +17,7 @@ def changes_section(compares: list[Record]) -> list[str]:
     changes = compares[-1]["changes"]
     rows = [[change["field"], change["before"], change["now"]] for change in changes.get("changed", [])]
     lines = ["## What changed since the compared run", ""]
-    lines += _cells(["", "compared run", "this run"], rows) if rows else ["Nothing in the recorded stack.", ""]
+    lines += table(["", "compared run", "this run"], rows) if rows else ["Nothing in the recorded stack.", ""]
     same = ", ".join(f"{kept['field']} {kept['value']}" for kept in changes.get("same", []))
     return lines + ([f"Same: {same}.", ""] if same else [])
 
@@ -37,7 +33,7 @@ def outputs_section(tests: list[Record]) -> list[str]:
     lines: list[str] = []
     if rows:
         lines += ["## Outputs against the compared run", ""]
-        lines += _cells(["case", "compared", "verdict", "largest logprob difference", "first divergence"], rows)
+        lines += table(["case", "compared", "verdict", "largest logprob difference", "first divergence"], rows)
     for reason in sorted({o["refused"] for _, o in outputs if o.get("refused")}):
         lines += [f"Outputs not compared: {reason}", ""]
     for case, output in outputs:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_ascend_llm.metrics.stats import is_resolved
-from pytest_ascend_llm.reporting.cells import UNRESOLVED, ms
+from pytest_ascend_llm.reporting.cells import UNRESOLVED, ms, table
 from pytest_ascend_llm.soak.lines import soak_lines
 
 Record = dict[str, Any]
@@ -34,8 +34,7 @@ def window_table(soak: Record) -> list[str]:
          *(_mib((w.get("mib") or {}).get(s)) for s in sources)]
         for w in windows
     ]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return lines + ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows] + [""]
+    return table(header, rows)
 
 
 def soak_section(tests: list[Record]) -> list[str]:

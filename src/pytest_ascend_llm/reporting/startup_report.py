@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from pytest_ascend_llm.benchmarking.startup_lines import BASIS, is_startup
-from pytest_ascend_llm.reporting.cells import number
+from pytest_ascend_llm.reporting.cells import number, table
 
 Record = dict[str, Any]
 # column, metric, scale (None: a ratio)
@@ -42,6 +42,4 @@ def startup_section(tests: list[Record]) -> list[str]:
          "; ".join(t["metrics"].get("startup_notes") or ()) or "-"]
         for t in starts
     ]  # fmt: skip
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(str(cell).replace("|", "\\|") for cell in row) + " |" for row in rows]
-    return ["## Start-up and the first request", "", f"Basis: {BASIS}.", "", *lines, ""]
+    return ["## Start-up and the first request", "", f"Basis: {BASIS}.", "", *table(header, rows)]

@@ -5,5 +5,5 @@ days, then out of memory; #2650: host memory up 100 GB in 3 h). The soak drives 
 streams or Poisson arrivals until a deadline (``driver``), reads the server's memory beside it
 (``locate``, ``probes``), cuts the run into windows (``windows``) and judges three things with numbers
 and intervals (``trend``, ``drift``, ``verdicts``): memory growth, latency drift and errors.
-``summary`` turns a judged soak into the saved metrics and the lines the terminal and report print.
+``judge`` turns the run into the saved metrics, and ``lines`` prints them for the terminal and the report.
 """

@@ -40,12 +40,8 @@ def number(value: float, sign: str = "") -> str:
     return f"{value:{sign},.0f}" if abs(value) >= 1000 else f"{value:{sign}.3g}"
 
 
-def _g(value: float) -> str:
-    return number(value)
-
-
 def _interval(line: Line) -> str:
-    return f"[{_g(line.low)}, {_g(line.high)}]"
+    return f"[{number(line.low)}, {number(line.high)}]"
 
 
 def rate_text(growth: Growth) -> str:

@@ -75,8 +75,3 @@ def make_window(
         index, start, end, len(inside), errors, len(done),
         _p(ttft, 50), _p(ttft, 95), _p(e2e, 50), _p(e2e, 95), mib, tuple(e2e),
     )  # fmt: skip
-
-
-def errors_by_window(windows: Sequence[Window]) -> dict[int, int]:
-    """Window index → errors, for the windows that had any."""
-    return {w.index: w.errors for w in windows if w.errors}

@@ -39,3 +39,10 @@ FINGERPRINT_PROMPTS = {
     "json_record": 'Return a JSON object with the keys "name" and "age" for a 30-year-old engineer named Li.',
 }
 LONG_FINGERPRINT = "long_context"
+
+
+def serving_lengths(llm_session) -> tuple[int, int]:
+    """Input and output tokens of a serving request: 1024/128 on an accelerator, 96/24 on CPU, the input cut
+    to what the model's context leaves beside the output (the serving cases and the soak share them)."""
+    input_len, output_len = (1024, 128) if llm_session.device.is_accelerator else (96, 24)
+    return max(8, min(input_len, llm_session.source.max_positions - output_len - 8)), output_len

@@ -19,7 +19,7 @@ from pytest_ascend_llm.plugin.state import STATE_KEY
 from pytest_ascend_llm.serving.load import LoadRequest, LoadShape, run_load
 from pytest_ascend_llm.serving.slo import parse_slo
 from pytest_ascend_llm.serving.summary import load_case
-from pytest_ascend_llm.suite.prompts import corpus_text
+from pytest_ascend_llm.suite.prompts import corpus_text, serving_lengths
 from pytest_ascend_llm.workloads.random_lengths import random_length_requests
 from pytest_ascend_llm.workloads.shared_prefix import generated_shared_prefix
 
@@ -82,8 +82,7 @@ def serving(llm_session, llm_engine) -> Serving:
     except EngineCapabilityError:
         encode = None
     settings = llm_session.settings
-    input_len, output_len = (1024, 128) if llm_session.device.is_accelerator else (96, 24)
-    input_len = max(8, min(input_len, llm_session.source.max_positions - output_len - 8))
+    input_len, output_len = serving_lengths(llm_session)
     return Serving(llm_engine, encode, parse_slo(settings.slo), input_len, output_len, settings.serving_requests)
 
 

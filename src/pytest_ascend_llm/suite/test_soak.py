@@ -10,7 +10,6 @@ case's rounds (saved and gated like the serving cases); windows, slopes and verd
 
 from __future__ import annotations
 
-import sys
 import warnings
 
 import pytest
@@ -25,7 +24,7 @@ from pytest_ascend_llm.soak.lines import window_line
 from pytest_ascend_llm.soak.locate import locate_server
 from pytest_ascend_llm.soak.plan import SoakPlan
 from pytest_ascend_llm.soak.probes import server_probes
-from pytest_ascend_llm.suite.prompts import corpus_text
+from pytest_ascend_llm.suite.prompts import corpus_text, serving_lengths
 from pytest_ascend_llm.workloads.random_lengths import random_length_requests
 
 pytestmark = pytest.mark.npu
@@ -56,23 +55,8 @@ def _workload(llm_session, engine) -> list:
         encode = engine.encode
     except EngineCapabilityError:
         encode = None
-    input_len, output_len = (1024, 128) if llm_session.device.is_accelerator else (96, 24)
-    input_len = max(8, min(input_len, llm_session.source.max_positions - output_len - 8))
+    input_len, output_len = serving_lengths(llm_session)
     return random_length_requests(corpus_text(), PROMPTS, input_len, output_len, encode)
-
-
-def _shown(config: pytest.Config):
-    """A line on the terminal past pytest's capture, as each window closes."""
-    capture = config.pluginmanager.getplugin("capturemanager")
-
-    def say(line: str) -> None:
-        if capture is None:
-            print(line, file=sys.stderr, flush=True)
-            return
-        with capture.global_and_fixture_disabled():
-            print(line, file=sys.stderr, flush=True)
-
-    return say
 
 
 def test_soak(soak_plan, llm_session, llm_bench, request):
@@ -80,7 +64,7 @@ def test_soak(soak_plan, llm_session, llm_bench, request):
     server = getattr(engine, "server", None)
     where = locate_server(engine.endpoint.url, server.process.pid if server and server.process else None)
     probes = server_probes(where.pid, llm_session.device.served_on)
-    say = _shown(request.config)
+    say = llm_bench.say  # each window's line as it closes
     bound, asked = llm_bench.plan.bound, soak_plan
     soak_plan = soak_plan.within(bound.left()) if bound is not None else soak_plan
     if soak_plan is not asked:

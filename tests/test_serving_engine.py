@@ -206,26 +206,44 @@ def test_sglangs_speculative_accept_length_is_read_from_get_server_info():
 
 def test_malformed_and_truncated_streams_are_one_line_each():
     """SSE lines as a broken proxy or server would send them, fed to the reader that timestamps chunks."""
-    from pytest_ascend_llm.serving.client import _StreamReader
+    from pytest_ascend_llm.serving.client import StreamReader
     from pytest_ascend_llm.serving.records import RequestRecord
 
-    reader = _StreamReader(RequestRecord(0), 0.0)
+    reader = StreamReader(RequestRecord(0), 0.0)
     with pytest.raises(EndpointError, match=r"malformed stream event \(not JSON\): b'\{\"choices\": \[\{\"text'"):
-        reader.feed(b'data: {"choices": [{"text', 0.1)
-    cut = _StreamReader(RequestRecord(1), 0.0)
-    cut.feed(b'data: {"choices": [{"text": "a"}], "usage": {"completion_tokens": 1}}', 0.1)
+        reader.read([b'data: {"choices": [{"text'], 0.1)
+    cut = StreamReader(RequestRecord(1), 0.0)
+    cut.read([b'data: {"choices": [{"text": "a"}], "usage": {"completion_tokens": 1}}'], 0.1)
     with pytest.raises(EndpointError, match=r"ended without \[DONE\] after 1 token chunks"):
         cut.finish()
-    done = _StreamReader(RequestRecord(2), 0.0)
+    done = StreamReader(RequestRecord(2), 0.0)
     for line in (
         b": keep-alive",
         b'data: {"choices": [{"text": "a b"}], "usage": {"completion_tokens": 2}}',
         b'data: {"choices": [], "usage": {"completion_tokens": 3, "prompt_tokens": 5}}',
         b"data: [DONE]",
     ):
-        done.feed(line, 0.2)
+        done.read([line], 0.2)
     record = done.finish()
     assert [c.count for c in record.chunks] == [3] and record.prompt_tokens == 5 and record.text == "a b"
+
+
+def test_events_read_together_are_one_chunk_not_zero_gaps():
+    """Three events in one read (a busy client, or a server flushing several at once) become one chunk
+    of three tokens marked as three events: ITL shares the gap since the last read, never 0 ms."""
+    from pytest_ascend_llm.metrics import timing
+    from pytest_ascend_llm.serving.client import StreamReader
+    from pytest_ascend_llm.serving.records import RequestRecord
+
+    reader = StreamReader(RequestRecord(0), 10.0)
+    event = b'data: {"choices": [{"text": "x"}]}'
+    reader.read([event], 10.1)
+    reader.read([event, b"", event, b"", event], 10.4)
+    reader.read([event, b"", b"data: [DONE]"], 10.5)
+    record = reader.finish()
+    assert [(round(c.time, 6), c.count, c.events) for c in record.chunks] == [(0.1, 1, 1), (0.4, 3, 3), (0.5, 1, 1)]
+    assert [round(gap, 6) for gap in timing.itl(record.chunks)] == [0.1, 0.1, 0.1, 0.1]
+    assert 0.0 not in timing.itl(record.chunks)
 
 
 LOGPROBS = SamplingParams(max_new_tokens=5, ignore_eos=True, logprobs=3)
@@ -303,7 +321,7 @@ def test_logprobs_of_servers_that_name_tokens_by_text_are_sorted_and_capped():
     send text. Without usage, a chunk's logprobs count its tokens."""
     import json
 
-    from pytest_ascend_llm.serving.client import _StreamReader
+    from pytest_ascend_llm.serving.client import StreamReader
     from pytest_ascend_llm.serving.records import RequestRecord
     from pytest_ascend_llm.serving.summary import as_generation
 
@@ -323,13 +341,13 @@ def test_logprobs_of_servers_that_name_tokens_by_text_are_sorted_and_capped():
             }
         ]
     }
-    reader = _StreamReader(RequestRecord(0), 0.0, top_logprobs=2)
+    reader = StreamReader(RequestRecord(0), 0.0, top_logprobs=2)
     for line in (
         {"choices": [{"text": "Hello", "logprobs": completion}]},
         {"choices": [{"delta": {"content": "!"}, "logprobs": chat, "finish_reason": "stop"}]},
     ):
-        reader.feed(b"data: " + json.dumps(line).encode(), 0.1)
-    reader.feed(b"data: [DONE]", 0.2)
+        reader.read([b"data: " + json.dumps(line).encode()], 0.1)
+    reader.read([b"data: [DONE]"], 0.2)
     result = as_generation(reader.finish())
     hel, lo, bang = result.logprobs
     assert (hel.token, hel.logprob, hel.top, hel.text) == ("Hel", -2.5, (("Hi", -0.3), ("Hey", -1.0)), "Hel")

@@ -24,6 +24,14 @@ USED_BY: dict[str, tuple[tuple[str, ...], str]] = {
     "concurrency": (SERVERS, "a server engine (the serving cases)"),
     "request_rate": (SERVERS, "a server engine (the serving cases)"),
     "serving_requests": (SERVERS, "a server engine (the serving cases)"),
+    "input_len": (SERVERS, "a server engine (the serving cases)"),
+    "output_len": (SERVERS, "a server engine (the serving cases)"),
+    "range_ratio": (SERVERS, "a server engine (the serving cases)"),
+    "client_workers": (SERVERS, "a server engine (the serving cases)"),
+    **{
+        name: (SERVERS, "a server engine (the saturation search)")
+        for name in ("saturation_max", "saturation_rate_start", "saturation_max_rate", "saturation_resolution")
+    },
     "compile_backend": (("transformers",), "--llm-engine transformers with --llm-graph-mode compiled"),
 }
 NEEDS_ENDPOINT = "--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)"

@@ -252,6 +252,27 @@ class Settings:
     serving_requests: int | None = option(
         about="requests per serving case", parse=_number(int, 1), shown_default="4 per stream, at least 16"
     )
+    input_len: int | None = option(
+        about="serving: prompt tokens per request (vLLM's --random-input-len)",
+        parse=_number(int, 1),
+        shown_default="1024 on an accelerator, 96 on CPU, cut to the model's context",
+    )
+    output_len: int | None = option(
+        about="serving: output tokens per request (vLLM's --random-output-len; every request runs to it, ignore_eos)",
+        parse=_number(int, 1),
+        shown_default="128 on an accelerator, 24 on CPU",
+    )
+    range_ratio: float = option(
+        about="serving: lengths drawn uniformly from [L·(1 − r), L·(1 + r)] around --llm-input-len and "
+        "--llm-output-len (vLLM's --random-range-ratio)",
+        parse=_number(float, 0.0, 0.99),
+        default=0.0,
+    )
+    client_workers: int | None = option(
+        about="serving: client processes that share the streams (each its own event loop, one time base)",
+        parse=_number(int, 1),
+        shown_default="one per usable core",
+    )
     busy_device: str = option(
         about="what performance cases do when the card under test is not idle (another process, memory in use, "
         "utilisation): skip, fail or ignore",
@@ -431,6 +452,24 @@ class Settings:
         "the ratio's whole 95% interval lies above it)",
         parse=_number(float, 0.0),
         default=0.25,
+    )
+    saturation_max: int = option(
+        about="saturation: the most concurrent streams the search tries (-k saturation)", parse=_number(int, 1),
+        default=256,
+    )  # fmt: skip
+    saturation_rate_start: float = option(
+        about="saturation: the request rate, req/s, the rate search starts from (and doubles)",
+        parse=_number(float, 1e-3),
+        default=1.0,
+    )
+    saturation_max_rate: float = option(
+        about="saturation: the highest request rate, req/s, the rate search tries", parse=_number(float, 1e-3),
+        default=256.0,
+    )  # fmt: skip
+    saturation_resolution: float = option(
+        about="saturation: how close the knee is pinned, a fraction of the load (streams: never finer than 1)",
+        parse=_number(float, 0.01, 1.0),
+        default=0.1,
     )
     floors: str | None = option(
         about="a TOML file of fixed floors per case and device (min tok/s, max TTFT/TPOT percentiles, min accuracy)"

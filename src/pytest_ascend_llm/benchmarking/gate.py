@@ -227,8 +227,21 @@ def judge(case: str, rule: GateRule, before: Mapping[str, object] | None, now: M
             verdict, note = INCONCLUSIVE, f"a run was contended ({contended}): rerun on a quiet host"
     else:
         verdict, note = INCONCLUSIVE, _rounds_to_decide(point, low, high, band, min(counts))
+    client = client_bound_runs(before, now)
+    if client:  # the client's own delays are in these latencies: no verdict on the server
+        verdict, note = INCONCLUSIVE, client
     note = "; ".join(part for part in (_host_note(host), note, bounded) if part)
     return Verdict(case, rule, verdict, base, current, point, low, high, counts, note, host)
+
+
+def client_bound_runs(before: Mapping[str, object], now: Mapping[str, object]) -> str:
+    """'this run was client-bound (…)' for whichever run's load generator was the bottleneck."""
+    lines = [
+        f"{label} was client-bound ({run['client_bound']})"
+        for label, run in (("the compared run", before), ("this run", now))
+        if run.get("client_bound")
+    ]
+    return "; ".join(lines)
 
 
 def _stopped_by_bound(before: Mapping[str, object], now: Mapping[str, object]) -> str:

@@ -37,6 +37,7 @@ class CaseResult:
     extra: dict[str, object] = field(default_factory=dict)
     round_cpu_seconds: list[float] = field(default_factory=list)  # process CPU time of each timed round
     host_probe_seconds: list[float] = field(default_factory=list)  # the host probe before each timed round
+    request_details: list[dict] = field(default_factory=list)  # a serving case's per-request timelines
 
     @property
     def tokens_per_s(self) -> float:

@@ -30,12 +30,14 @@ COLUMNS = (
     ("goodput_requests_per_s", "goodput req/s", 1),
     ("achieved_concurrency", "concurrency", 1),
     ("failed", "failed", 1),
+    ("client_bound", "client", None),
     ("peak_memory_bytes", "peak MiB", 1 / 2**20),
     ("noise", "host noise", None),
 )
 
 
 UNRESOLVED = "(max)"
+CLIENT_BOUND = "client-bound"
 LEGEND = (
     f"n: timed rounds (serving cases: completed requests), req: requests; {UNRESOLVED}: too few samples for that "
     "percentile to be more than the "
@@ -64,6 +66,8 @@ def _has(metrics: Mapping[str, object], key: str, scale: float | None) -> bool:
 
 def _cell(metrics: Mapping[str, object], key: str, scale: float | None) -> str:
     value = metrics.get(key)
+    if key == "client_bound":  # the reason is long: it is said below the table
+        return CLIENT_BOUND if value else ""
     if scale is None:  # notes
         return "; ".join(value) if isinstance(value, list | tuple) else str(value or "")
     if key in (metrics.get("unresolved") or ()):
@@ -93,7 +97,8 @@ def latency_table(cases: Mapping[str, Mapping[str, object]]) -> list[str]:
         used = [c for c in COLUMNS if any(_has(m, c[0], c[2]) for m in rows.values())]
         cells = [[params, *(_cell(m, key, scale) for key, _, scale in used)] for params, m in rows.items()]
         lines += ["", *_render([function, *(title for _, title, _ in used)], cells)]
-    return [*lines[1:], legend(cases)] if lines else []
+    bound = [f"{CLIENT_BOUND} {name}: {m['client_bound']}" for name, m in cases.items() if m.get("client_bound")]
+    return [*lines[1:], legend(cases), *bound] if lines else []
 
 
 def change_text(value: object, relative: bool) -> str:

@@ -1,9 +1,11 @@
 """Per-request latency metrics from streamed token timestamps (see shared METRICS.md).
 
-TTFT = first token time − t0; E2E = last token time − t0; TPOT = (E2E − TTFT) / (tokens − 1);
-ITL = gaps between token-bearing chunks. The two serving benchmarks differ on multi-token chunks
-(speculative decoding): SGLang's bench_serving counts a chunk of k tokens as k gaps of gap / k
-(``itl``, per token); vLLM's bench serve keeps one gap per chunk (``itl_per_chunk``).
+TTFT = first token time − t0; E2E = last token time − t0; TPOT = (E2E − TTFT) / (tokens − 1); ITL = gaps
+between token-bearing chunks. A server's stream is stamped per read: events that arrived in one read are
+one chunk of their tokens, so the ITL percentiles rest on the gaps between reads, each shared by the
+tokens its read carried, never on 0 ms gaps that only show the read. The two serving benchmarks differ
+on multi-token chunks (speculative decoding): SGLang's bench_serving counts a chunk of k tokens as k
+gaps of gap / k (``itl``, per token); vLLM's bench serve keeps one gap per chunk (``itl_per_chunk``).
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from dataclasses import dataclass
 
 @dataclass(frozen=True)
 class TokenChunk:
-    """``count`` tokens that became available ``time`` seconds after the request started."""
+    """``count`` tokens that became available ``time`` seconds after the request started; ``events``
+    is how many of the server's stream events arrived together in the read that carried them (more
+    than one: the client read them at once, so the gaps between them are not known, only shared)."""
 
     time: float
     count: int = 1
+    events: int = 1
 
 
 def output_tokens(chunks: Sequence[TokenChunk]) -> int:

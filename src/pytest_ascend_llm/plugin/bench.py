@@ -118,16 +118,16 @@ class LLMBench:
             self.hold_floors(case.name, case.metrics())
 
     def progress(self, label: str):
-        """A progress callback for a long load run, shown past pytest's output capture."""
+        """A progress callback for a long load run, on pytest's terminal reporter (past the capture):
+        rewritten in place on a terminal, a line every 10 s in a log."""
         from pytest_ascend_llm.serving.progress import ProgressLine
 
-        line = ProgressLine(label)
+        line = ProgressLine(label, *run_clock.reporter_writer(self.config))
 
         def show(done: int, total: int, elapsed: float) -> None:
-            with run_clock.past_capture(self.config):
-                line(done, total, elapsed)
-                if done == total:
-                    line.close()
+            line(done, total, elapsed)
+            if done == total:
+                line.close()
 
         return show
 

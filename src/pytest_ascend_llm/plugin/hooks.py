@@ -189,6 +189,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config: pytest.Config)
     terminal.write_measurements(terminalreporter, state)
     terminal.write_startup(terminalreporter, state)
     terminal.write_soak(terminalreporter, state)
+    terminal.write_saturation(terminalreporter, state)
     records = state.recorder.records if state.recorder else []
     terminal.write_collective(terminalreporter, records)
     terminal.write_outputs(terminalreporter, state, records)

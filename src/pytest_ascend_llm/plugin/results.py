@@ -64,6 +64,7 @@ def record_of_test(item: pytest.Item, report: pytest.TestReport, state: PluginSt
         "benchmark": "llm_bench" in getattr(item, "fixturenames", ()),
         "properties": _plain_properties(item),
         "metrics": case.metrics() if case is not None else None,
+        "requests": case.request_details if case is not None and case.request_details else None,
         "outputs": state.run.outputs.get(stable_name(item)),
         "memory_timeline": item.stash.get(TIMELINE_KEY, None),
     }

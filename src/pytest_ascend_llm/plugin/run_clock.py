@@ -8,6 +8,7 @@ pytest-xdist each worker sees only its own share, so the estimate and progress l
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 
 import pytest
@@ -67,6 +68,26 @@ def write_now(config: pytest.Config | None, line: str) -> None:
     with past_capture(config):
         _end_line(reporter)
         reporter.write_line(line)
+
+
+def reporter_writer(config: pytest.Config | None) -> tuple[Callable[[str, bool], None] | None, bool | None]:
+    """(write, tty) for a progress line on the terminal reporter, past the output capture; (None,
+    None) without a reporter (plain stderr then)."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter") if config is not None else None
+    if reporter is None:
+        return None, None
+
+    def write(text: str, in_place: bool) -> None:
+        with past_capture(config):
+            if in_place:
+                reporter.rewrite(text, erase=True)
+            elif text:
+                _end_line(reporter)
+                reporter.write_line(text)
+            else:
+                reporter.write("\n")
+
+    return write, bool(reporter.isatty())
 
 
 def refuse_when_spent(run: RunState, name: str, benchmark) -> None:

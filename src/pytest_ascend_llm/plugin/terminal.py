@@ -170,6 +170,19 @@ def write_soak(terminalreporter, state: PluginState) -> None:
             terminalreporter.write_line(line, red=" failed " in line, yellow=" inconclusive" in line)
 
 
+def write_saturation(terminalreporter, state: PluginState) -> None:
+    """The saturation block: per search the knee, its figures, the first failure, the planner and the cost."""
+    searches = {name: m["saturation"] for name, m in measured_cases(state).items() if m.get("saturation")}
+    if not searches:
+        return
+    from pytest_ascend_llm.serving.saturation_lines import saturation_lines
+
+    terminalreporter.section("ascend-llm saturation: the highest load within the SLO")
+    for name, data in searches.items():
+        for line in saturation_lines(name.split("::")[-1], data):
+            terminalreporter.write_line(line)
+
+
 def write_collective(terminalreporter, records: list[dict]) -> None:
     """The collective group's sweep as nccl-tests prints it, from the records the results file holds
     (on an xdist controller, the workers'): otherwise the figures are only in the file."""

@@ -20,6 +20,7 @@ from pytest_ascend_llm.reporting.gate_report import gate_section
 from pytest_ascend_llm.reporting.noise_report import busy_start, noise_lines
 from pytest_ascend_llm.reporting.outputs_report import changes_section, outputs_section
 from pytest_ascend_llm.reporting.plots import all_plots, group_of
+from pytest_ascend_llm.reporting.saturation_report import saturation_section
 from pytest_ascend_llm.reporting.soak_report import soak_section
 from pytest_ascend_llm.reporting.startup_report import startup_section
 
@@ -109,7 +110,7 @@ def performance_section(tests: list[Record]) -> list[str]:
         header = ["case", "n", *[f"P{q} ms" for q in PERCENTILES if q != 90], "tok/s", "req", "TTFT P95 ms",
                   "TPOT P95 ms", "MBU", "W", "J/token", "peak MiB", "result"]  # fmt: skip
         if serving:
-            header[-1:-1] = ["req/s", "goodput req/s", "failed"]
+            header[-1:-1] = ["req/s", "goodput req/s", "failed", "client"]
         if any(t["metrics"].get("noise") for t in members):
             header[-1:-1] = ["host noise"]
         by_device = len({(t.get("worker"), t.get("device")) for t in members}) > 1
@@ -125,14 +126,28 @@ def performance_section(tests: list[Record]) -> list[str]:
                    _number(peak / 2**20 if peak else None), _verdict(test)]  # fmt: skip
             if serving:
                 row[-1:-1] = [_number(m.get("requests_per_s")), _number(m.get("goodput_requests_per_s")),
-                              m.get("failed", "-")]  # fmt: skip
+                              m.get("failed", "-"), client_cell(m)]  # fmt: skip
             if "host noise" in header:
                 row[-1:-1] = ["; ".join(m.get("noise") or ()) or "-"]
             if by_device:
                 row.insert(1, f"{test.get('device') or '-'} ({test.get('worker')})")
             rows.append(row)
         lines += [f"### {group}", "", *_table(header, rows)]
+        bound = [f"- **client-bound** `{group_of(t)[1] or group}`: {t['metrics']['client_bound']}" for t in members
+                 if t["metrics"].get("client_bound")]  # fmt: skip
+        lines += ["", *bound] if bound else []
     return lines + skipped_lines(skipped)
+
+
+def client_cell(metrics: Record) -> str:
+    """'client-bound', or the load generator's own figures that say it kept up."""
+    if metrics.get("client_bound"):
+        return "**client-bound**"
+    if "client_workers" not in metrics:
+        return "-"
+    cpu = max(metrics.get("client_cpu_per_worker") or [0.0])
+    lag = metrics.get("client_loop_lag_p99_ms")
+    return f"{metrics['client_workers']} worker(s), CPU ≤ {cpu:.0%}, loop lag P99 {_number(lag, 3)} ms"
 
 
 def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
@@ -156,7 +171,8 @@ def render_markdown(records: list[Record], plots: dict[str, list[str]]) -> str:
     compares = [r for r in records if r.get("kind") == "compare"]
     lines += environment_section(sessions) + changes_section(compares) + compatibility_section(tests)
     lines += startup_section(tests)
-    lines += performance_section(tests) + soak_section(tests) + gate_section(gates) + outputs_section(tests)
+    lines += performance_section(tests) + soak_section(tests) + saturation_section(tests)
+    lines += gate_section(gates) + outputs_section(tests)
     if plots:
         lines += ["## Plots", ""]
         for title, names in plots.items():

@@ -13,6 +13,7 @@ from typing import Any
 
 from pytest_ascend_llm.metrics.stats import is_resolved, min_samples
 from pytest_ascend_llm.reporting.plot_points import draw, legend_below, metric_points, resolved, window_points
+from pytest_ascend_llm.reporting.saturation_plot import saturation_figures
 
 Record = dict[str, Any]
 WHISKER = 95  # whiskers at P5-P95 where the case's samples resolve them, else at the minimum and maximum
@@ -310,6 +311,11 @@ def soak_figures(records: list[Record]) -> dict:
     return figures
 
 
+def saturation_curves(records: list[Record], folder: Path) -> list[str]:
+    """Per saturation search: goodput, TTFT P95 and TPOT P95 against load (``saturation_plot``)."""
+    return [_save(figure, folder, name) for name, figure in saturation_figures(records).items()]
+
+
 def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:
     """Every plot the run has data for, by section."""
     plots = {
@@ -321,5 +327,6 @@ def all_plots(records: list[Record], folder: Path) -> dict[str, list[str]]:
         "Concurrency sweep": [concurrency_sweep(records, folder)],
         "Prefix-cache speed-up": [prefix_cache_speedup(records, folder)],
         "Soak: memory and P95 per window": soak_windows(records, folder),
+        "Saturation: goodput and P95 against load": saturation_curves(records, folder),
     }
     return {title: [name for name in names if name] for title, names in plots.items() if any(names)}

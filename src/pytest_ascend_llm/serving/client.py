@@ -1,9 +1,9 @@
-"""Streaming requests to any OpenAI-compatible server (vLLM, vllm-ascend, SGLang, MindIE), over httpx.
+"""What is said to any OpenAI-compatible server (vLLM, vllm-ascend, SGLang, MindIE) and how its answer is
+read: the endpoint, the request bodies, the SSE stream turned into a RequestRecord, failures as one line.
 
-httpx, not the openai package: one async client drives hundreds of concurrent streams from one event
-loop with its connection pool, exposes the raw SSE lines (so each chunk is timestamped the moment it
-arrives, with no pydantic model built per chunk), and reaches the servers' own non-OpenAI endpoints
-(``/flush_cache``, ``/reset_prefix_cache``, ``/get_server_info``) with the same code.
+The load generator's requests go out over aiohttp (``wire.py``: one write per request, a C parser);
+the small synchronous calls here (model list, server info, cache flush) use httpx. Both reach the
+servers' own non-OpenAI endpoints (``/flush_cache``, ``/reset_prefix_cache``, ``/get_server_info``).
 
 Failures become one line naming the fix: a refused connection, a non-2xx answer (with the server's
 own message), a timeout, a stream cut short or one that is not SSE JSON. The API key goes only into the
@@ -22,7 +22,6 @@ it is not among the k).
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from urllib.parse import urlsplit, urlunsplit
@@ -31,7 +30,6 @@ from pytest_ascend_llm.engines.base import TokenLogprob
 from pytest_ascend_llm.errors import LLMSetupError
 from pytest_ascend_llm.metrics.timing import TokenChunk
 from pytest_ascend_llm.serving.records import (
-    COMPLETED,
     FAILED,
     TIMED_OUT,
     RequestRecord,
@@ -74,7 +72,7 @@ class Endpoint:
         return {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
 
 
-def _answer_message(status: int, body: bytes) -> str:
+def answer_message(status: int, body: bytes) -> str:
     """The server's own error message from an OpenAI-style JSON body, else the body's first line."""
     text = body.decode("utf-8", "replace").strip()
     try:
@@ -87,23 +85,50 @@ def _answer_message(status: int, body: bytes) -> str:
     return " ".join((text.splitlines() or [f"HTTP {status}"])[0].split())[:300]
 
 
+def _failure_kind(error: BaseException) -> str:
+    """connect / timeout / broken / other, for httpx's errors (the small synchronous calls) and aiohttp's
+    (the load generator); each library is imported only if it is already loaded."""
+    import asyncio
+    import sys
+
+    if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
+        return "timeout"
+    httpx, aiohttp = sys.modules.get("httpx"), sys.modules.get("aiohttp")
+    if httpx is not None:
+        if isinstance(error, httpx.ConnectError):
+            return "connect"
+        if isinstance(error, httpx.TimeoutException):
+            return "timeout"
+        if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
+            return "broken"
+    if aiohttp is not None:
+        if isinstance(error, aiohttp.ClientConnectorError):
+            return "connect"
+        if isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)):
+            return "broken"
+    if isinstance(error, ConnectionRefusedError):
+        return "connect"
+    if isinstance(error, (ConnectionResetError, BrokenPipeError)):
+        return "broken"
+    return "other"
+
+
 def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tuple[str, str]:
     """(status, one-line reason) for an exception raised while talking to the server."""
-    import httpx
-
     where = f"{endpoint.shown}{path}"
     if isinstance(error, EndpointError):  # mid-stream problems name the endpoint too
         text = str(error)
         return FAILED, text if endpoint.shown in text else f"{where}: {text}"
-    if isinstance(error, httpx.ConnectError):
+    kind = _failure_kind(error)
+    if kind == "connect":
         cause = reason_line(str(error) or type(error).__name__, 120)
         return FAILED, f"cannot connect to {where} ({cause}): start the server, or fix the URL (--llm-endpoint)"
-    if isinstance(error, httpx.TimeoutException):
+    if kind == "timeout":
         return TIMED_OUT, (
             f"no answer from {where} within {endpoint.timeout:g} s: the server is stuck or overloaded "
             "(raise --llm-request-timeout for slow models)"
         )
-    if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
+    if kind == "broken":
         return FAILED, f"the connection to {where} broke mid-answer ({type(error).__name__}): did the server crash?"
     return FAILED, f"{where}: {type(error).__name__}: {reason_line(str(error), 200)}"
 
@@ -200,31 +225,53 @@ class ChatMessages:
     messages: tuple[dict[str, str], ...]
 
 
-class _StreamReader:
-    """Turns SSE events into a RequestRecord, timestamping each token-bearing chunk on arrival."""
+class StreamReader:
+    """Turns SSE events into a RequestRecord. ``read`` takes the lines of one read off the connection
+    and the time it was stamped: the tokens of every event in it become one chunk at that time (with
+    ``events`` saying how many arrived together), so ITL never shows a 0 ms gap that is only the
+    client's read granularity."""
 
     def __init__(self, record: RequestRecord, start: float, top_logprobs: int = 0) -> None:
         self.record = record
-        self.start = start
+        self.start = start  # chunk times count from here (the request's due time)
         self.top_logprobs = top_logprobs  # the k asked for: alternatives kept per token
         self.done = False
         self.counted = 0  # tokens assigned to chunks so far
         self.parts: list[str] = []
 
-    def feed(self, line: bytes, now: float) -> None:
-        """One SSE line; ``now`` is when the bytes carrying it were read off the connection."""
-        if not line.startswith(b"data:"):
+    def read(self, lines: Sequence[bytes], now: float) -> None:
+        """The SSE lines of one read, stamped ``now`` (before any parsing)."""
+        tokens = events = 0
+        usage_only = False
+        for line in lines:
+            count, has_choices = self.feed(line)
+            if count > 0:
+                tokens += count
+                events += 1
+                usage_only = usage_only or not has_choices
+        if tokens <= 0:
             return
+        chunks = self.record.chunks
+        if usage_only and events == 1 and chunks:  # a closing usage-only event counting unshown tokens
+            last = chunks[-1]
+            chunks[-1] = TokenChunk(last.time, last.count + tokens, last.events)
+        else:
+            chunks.append(TokenChunk(now - self.start, tokens, events))
+
+    def feed(self, line: bytes) -> tuple[int, bool]:
+        """One SSE line: (tokens it carried, whether it had choices)."""
+        if not line.startswith(b"data:"):
+            return 0, False
         data = line[5:].strip()
         if data == b"[DONE]":
             self.done = True
-            return
+            return 0, False
         try:
             event = json.loads(data)
         except ValueError:
             raise EndpointError(f"malformed stream event (not JSON): {data[:120]!r}") from None
         if "error" in event:
-            raise EndpointError(f"the server reported an error mid-stream: {_answer_message(500, data)}")
+            raise EndpointError(f"the server reported an error mid-stream: {answer_message(500, data)}")
         usage = event.get("usage")
         choices = event.get("choices") or ()
         text = ""
@@ -246,15 +293,12 @@ class _StreamReader:
             count = int(usage.get("completion_tokens") or 0) - self.counted
         else:  # without usage, a chunk's logprobs say how many tokens it carried
             count = len(positions) or (1 if text else 0)
-        if count > 0:
-            self.counted += count
-            if choices or not self.record.chunks:
-                self.record.chunks.append(TokenChunk(now - self.start, count))
-            else:  # a closing usage-only event counting tokens the stream showed in fewer chunks
-                last = self.record.chunks[-1]
-                self.record.chunks[-1] = TokenChunk(last.time, last.count + count)
         if text:
             self.parts.append(text)
+        if count <= 0:
+            return 0, bool(choices)
+        self.counted += count
+        return count, bool(choices)
 
     def _usage(self, usage: dict) -> None:
         self.record.prompt_tokens = usage.get("prompt_tokens", self.record.prompt_tokens)
@@ -273,79 +317,6 @@ class _StreamReader:
         return self.record
 
 
-async def stream_request(client, endpoint: Endpoint, index: int, prompt, params, run_start: float) -> RequestRecord:
-    """One streamed request; never raises for the server's faults: they end up in the record.
-
-    The clock starts when the request's first bytes are written to the connection (httpcore's trace
-    hook), so time the client spends queueing the request or opening a connection under load is not
-    charged to the server; each chunk is stamped when the bytes carrying it are read (one stamp per
-    read, shared by the events in it), before any parsing."""
-    path, body = request_body(prompt, params, endpoint.model)
-    record = RequestRecord(index)
-    reader = _StreamReader(record, time.perf_counter(), params.logprobs)
-
-    async def trace(event: str, info: dict) -> None:
-        if event == "http11.send_request_headers.started":
-            reader.start = time.perf_counter()
-
-    try:
-        async with client.stream(
-            "POST", path, json=body, headers=endpoint.headers, extensions={"trace": trace}
-        ) as response:
-            if response.status_code >= 400:
-                message = _answer_message(response.status_code, await response.aread())
-                raise EndpointError(f"{endpoint.shown}{path} answered HTTP {response.status_code}: {message}")
-            pending = b""
-            async for data in response.aiter_bytes():
-                now = time.perf_counter()
-                *lines, pending = (pending + data).split(b"\n")
-                for line in lines:
-                    reader.feed(line, now)
-            if pending:
-                reader.feed(pending, time.perf_counter())
-        return reader.finish()
-    except Exception as error:  # every failure becomes the record's status and reason
-        status, reason = describe_failure(endpoint, path, error)
-        record.status, record.error = status, reason_line(reason)  # one line, whatever the exception said
-        if record.status == COMPLETED:
-            record.status = FAILED
-        record.text = "".join(reader.parts)
-        return record
-    finally:
-        record.sent = reader.start - run_start
-
-
-SHARD_CONNECTIONS = 8  # streams per pooled client: httpcore scans its whole pool at every request start/end
-
-
-class ClientShards:
-    """Pooled async clients, each holding at most SHARD_CONNECTIONS connections; ``pick(i)`` spreads
-    requests over them. One pool of 256 connections spent 16 of the client's 22 CPU seconds in
-    httpcore's pool bookkeeping (is_idle over every connection, per request), falling behind the
-    streams it was timing; shards of 8 keep that cost flat."""
-
-    def __init__(self, endpoint: Endpoint, streams: int) -> None:
-        import httpx
-
-        self.count = max(1, -(-streams // SHARD_CONNECTIONS))
-        limits = httpx.Limits(max_connections=SHARD_CONNECTIONS, max_keepalive_connections=SHARD_CONNECTIONS)
-        timeout = httpx.Timeout(endpoint.timeout, connect=min(10.0, endpoint.timeout))
-        self.clients = [
-            httpx.AsyncClient(base_url=endpoint.url, limits=limits, timeout=timeout, trust_env=False)
-            for _ in range(self.count)
-        ]
-
-    def pick(self, index: int):
-        return self.clients[index % self.count]
-
-    async def __aenter__(self) -> ClientShards:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        for client in self.clients:
-            await client.aclose()
-
-
 def get_json(endpoint: Endpoint, path: str, method: str = "GET", body: object = None, timeout: float = 10.0):
     """A small synchronous call (model list, server info, tokenize, cache flush); raises EndpointError."""
     import httpx
@@ -357,7 +328,7 @@ def get_json(endpoint: Endpoint, path: str, method: str = "GET", body: object = 
     except httpx.HTTPError as error:
         raise EndpointError(describe_failure(Endpoint(endpoint.url, timeout=timeout), path, error)[1]) from None
     if response.status_code >= 400:
-        message = _answer_message(response.status_code, response.content)
+        message = answer_message(response.status_code, response.content)
         raise EndpointError(f"{endpoint.shown}{path} answered HTTP {response.status_code}: {message}")
     try:
         return response.json() if response.content else {}

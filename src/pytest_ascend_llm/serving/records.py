@@ -28,11 +28,15 @@ def reason_line(text: str, limit: int = REASON_LIMIT) -> str:
 
 @dataclass
 class RequestRecord:
-    """One request: ``sent`` is seconds from the run's start to just before the request was sent;
-    chunk times are seconds after ``sent``; counts are the server's (``usage``), not re-tokenized text."""
+    """One request's timeline, in seconds from the run's start: ``due`` (its scheduled time under a rate,
+    its turn under a concurrency), ``sent`` (just before its one write); ``connect`` is the connection
+    setup inside that (0 on a reused connection). Chunk times are seconds after ``due``, so TTFT
+    charges a server too busy to accept; counts are the server's (``usage``), not re-tokenized text."""
 
     index: int
     sent: float = 0.0
+    due: float = 0.0
+    connect: float = 0.0
     chunks: list[TokenChunk] = field(default_factory=list)
     text: str = ""
     prompt_tokens: int | None = None
@@ -47,6 +51,32 @@ class RequestRecord:
     @property
     def completed(self) -> bool:
         return self.status == COMPLETED
+
+    @property
+    def client_wait(self) -> float:
+        """Seconds the client itself took between due and the write, connection setup excluded."""
+        return max(0.0, self.sent - self.due - self.connect)
+
+    @property
+    def first_token_at(self) -> float | None:
+        """The first token's time from the run's start."""
+        return None if self.ttft is None else self.due + self.ttft
+
+    def detail(self, prompt_len: int | None = None) -> dict[str, object]:
+        """The request as the results file keeps it (vLLM's ``--save-detailed`` fields and ours), in
+        seconds from the run's start; lengths as the server counted them."""
+        return {
+            "index": self.index,
+            "due_s": round(self.due, 6),
+            "sent_s": round(self.sent, 6),
+            "connect_s": round(self.connect, 6),
+            "first_token_s": None if self.first_token_at is None else round(self.first_token_at, 6),
+            "end_s": None if self.e2e is None else round(self.due + self.e2e, 6),
+            "input_len": self.prompt_tokens if self.prompt_tokens is not None else prompt_len,
+            "output_len": self.counted_tokens,
+            "status": self.status,
+            "error": self.error,
+        }
 
     @property
     def counted_tokens(self) -> int:

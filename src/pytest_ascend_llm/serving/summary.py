@@ -49,10 +49,24 @@ def run_figures(run: LoadRun, slo: SLO | None = None) -> dict[str, object]:
     }
     if run.failure_summary():
         figures["failures"] = run.failure_summary()
+    figures |= read_figures(done)
+    if run.client is not None:
+        figures |= run.client.figures(run.records)
+        bound = run.client.bound_by(done or run.records)
+        if bound:
+            figures["client_bound"] = bound
     if slo is not None:
         met = sum(slo.met_by(record) for record in run.records)
         figures |= {"slo": slo.describe(), "goodput_requests_per_s": met / seconds, "slo_met": met}
     return figures
+
+
+def read_figures(records: list[RequestRecord]) -> dict[str, object]:
+    """How the streams were read: the share of tokens that arrived in a read with other events (their
+    gaps are shared, not known: see ITL), so a reader sees what the ITL percentiles rest on."""
+    tokens = sum(chunk.count for record in records for chunk in record.chunks)
+    together = sum(chunk.count for record in records for chunk in record.chunks if chunk.events > 1)
+    return {"tokens_read_together": together, "tokens_read": tokens}
 
 
 def load_case(name: str, run: LoadRun, slo: SLO | None = None) -> CaseResult:
@@ -65,4 +79,5 @@ def load_case(name: str, run: LoadRun, slo: SLO | None = None) -> CaseResult:
         tokens_per_round=[record.counted_tokens for record in done if record.e2e is not None],
         requests=[as_generation(record) for record in done],
         extra=figures | {"tokens_per_s": figures["output_tokens_per_s"]},
+        request_details=[record.detail() for record in run.records],
     )

@@ -1,11 +1,11 @@
-"""The soak's steady load: a closed loop of streams, or Poisson arrivals capped by a concurrency, until
-a deadline, with memory read and windows closed on one clock beside it.
+"""The soak's steady load: a closed loop of streams, or Poisson arrivals capped by a concurrency, until a
+deadline, with memory read and windows closed on one clock beside it.
 
-One event loop drives it all (``serving.client``'s streams and pooled clients, as ``serving.load``
-does for a fixed list of requests). Memory readings run in a worker thread (npu-smi takes a while),
-at absolute ticks, so a slow reading never delays a request. At the deadline no new request starts;
-those in flight finish and count in the last window; Poisson arrivals still queued behind the
-concurrency cap then are never sent, and are counted as such (the rate was more than the server kept up with).
+One event loop drives it all (``serving.wire``'s streams on one pooled client). Memory readings run in a
+worker thread (npu-smi takes a while), at absolute ticks, so a slow reading never delays a request. At
+the deadline no new request starts; those in flight finish and count in the last window; Poisson
+arrivals still queued behind the concurrency cap then are never sent, and are counted as such (the rate
+was more than the server kept up with).
 """
 
 from __future__ import annotations
@@ -17,8 +17,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-from pytest_ascend_llm.serving.client import ClientShards, Endpoint, stream_request
+from pytest_ascend_llm.serving.client import Endpoint
 from pytest_ascend_llm.serving.load import LoadRequest, LoadRun, LoadShape
+from pytest_ascend_llm.serving.wire import ClientPool, stream_request
 from pytest_ascend_llm.soak.plan import SAMPLES_PER_WINDOW, SoakPlan
 from pytest_ascend_llm.soak.probes import Probes
 from pytest_ascend_llm.soak.windows import Finished, Sample, Window, make_window
@@ -55,24 +56,22 @@ class _Soak:
     def now(self) -> float:
         return time.perf_counter() - self.start
 
-    async def send(self, clients: ClientShards) -> None:
+    async def send(self, clients: ClientPool) -> None:
         index = next(self.serial)
         request = self.requests[index % len(self.requests)]
-        record = await stream_request(
-            clients.pick(index), self.endpoint, index, request.prompt, request.params, self.start
-        )
+        record = await stream_request(clients, index, request.prompt, request.params, self.start)
         self.run.finished.append(Finished(record, self.now()))
         if not record.completed:  # a dead server answers at once: pause rather than spin on failures
             await asyncio.sleep(FAILURE_PAUSE_S)
 
-    async def closed_loop(self, clients: ClientShards) -> None:
+    async def closed_loop(self, clients: ClientPool) -> None:
         async def stream() -> None:
             while self.now() < self.plan.seconds:
                 await self.send(clients)
 
         await asyncio.gather(*(stream() for _ in range(self.plan.concurrency)))
 
-    async def poisson(self, clients: ClientShards) -> None:
+    async def poisson(self, clients: ClientPool) -> None:
         rng, limit, due = random.Random(self.plan.seed), asyncio.Semaphore(self.plan.concurrency), 0.0
         pending: set[asyncio.Future] = set()  # only those not done: an hour's arrivals are not all kept
 
@@ -116,7 +115,7 @@ class _Soak:
                 self.close_window(tick // SAMPLES_PER_WINDOW, on_window)
 
     async def drive(self, on_window: OnWindow | None) -> SoakRun:
-        async with ClientShards(self.endpoint, self.plan.concurrency) as clients:
+        async with ClientPool(self.endpoint) as clients:
             self.start = time.perf_counter()
             load = self.poisson(clients) if self.plan.rate else self.closed_loop(clients)
             await asyncio.gather(load, self.clock(on_window))

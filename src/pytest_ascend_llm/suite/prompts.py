@@ -42,7 +42,13 @@ LONG_FINGERPRINT = "long_context"
 
 
 def serving_lengths(llm_session) -> tuple[int, int]:
-    """Input and output tokens of a serving request: 1024/128 on an accelerator, 96/24 on CPU, the input cut
-    to what the model's context leaves beside the output (the serving cases and the soak share them)."""
+    """Input and output tokens of a serving request: --llm-input-len / --llm-output-len, else 1024/128 on
+    an accelerator and 96/24 on CPU; the input cut so the longest request (the lengths times 1 +
+    --llm-range-ratio) fits the model's context (the serving cases, the saturation search and the soak
+    share them)."""
+    settings = llm_session.settings
     input_len, output_len = (1024, 128) if llm_session.device.is_accelerator else (96, 24)
-    return max(8, min(input_len, llm_session.source.max_positions - output_len - 8)), output_len
+    input_len, output_len = settings.input_len or input_len, settings.output_len or output_len
+    stretch = 1 + settings.range_ratio
+    room = int((llm_session.source.max_positions - 8) / stretch) - output_len
+    return max(8, min(input_len, room)), output_len

@@ -47,13 +47,17 @@ class Serving:
     input_len: int
     output_len: int
     requests: int | None
+    range_ratio: float = 0.0
+    workers: int | None = None  # --llm-client-workers (None: one per usable core)
 
     def count(self, concurrency: int) -> int:
         return self.requests or max(16, 4 * concurrency)
 
     def workload(self, name: str, count: int) -> list[LoadRequest]:
         if name == "random":
-            return random_length_requests(corpus_text(), count, self.input_len, self.output_len, self.encode)
+            return random_length_requests(
+                corpus_text(), count, self.input_len, self.output_len, self.encode, range_ratio=self.range_ratio
+            )
         if self.encode is None:
             pytest.skip("the shared-prefix workload needs token ids: pass --llm-model DIR for a tokenizer")
         groups = max(1, count // 4)
@@ -83,14 +87,23 @@ def serving(llm_session, llm_engine) -> Serving:
         encode = None
     settings = llm_session.settings
     input_len, output_len = serving_lengths(llm_session)
-    return Serving(llm_engine, encode, parse_slo(settings.slo), input_len, output_len, settings.serving_requests)
+    return Serving(
+        llm_engine,
+        encode,
+        parse_slo(settings.slo),
+        input_len,
+        output_len,
+        settings.serving_requests,
+        settings.range_ratio,
+        settings.client_workers,
+    )
 
 
 def _run(serving: Serving, llm_bench, requests: list[LoadRequest], shape: LoadShape):
     """Flush the prefix cache (no case is flattered by the one before), run, record, then judge."""
     serving.engine.flush_cache()
     progress = llm_bench.progress(f"{llm_bench.name} ({shape.describe()})")
-    run = run_load(serving.engine.endpoint, requests, shape, progress)
+    run = run_load(serving.engine.endpoint, requests, shape, progress, serving.workers)
     case = llm_bench.record_load(load_case(llm_bench.name, run, serving.slo))
     accept = serving.engine.speculative_accept_length()
     if accept is not None:

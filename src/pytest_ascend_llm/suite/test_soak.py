@@ -56,7 +56,9 @@ def _workload(llm_session, engine) -> list:
     except EngineCapabilityError:
         encode = None
     input_len, output_len = serving_lengths(llm_session)
-    return random_length_requests(corpus_text(), PROMPTS, input_len, output_len, encode)
+    return random_length_requests(
+        corpus_text(), PROMPTS, input_len, output_len, encode, range_ratio=llm_session.settings.range_ratio
+    )
 
 
 def test_soak(soak_plan, llm_session, llm_bench, request):

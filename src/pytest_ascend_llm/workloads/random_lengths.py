@@ -1,5 +1,6 @@
 """Requests of random input and output lengths cut from shipped text, like vLLM's ``random`` dataset
-(lengths uniform in [(1 − range_ratio) · L, L]), deterministic for a seed. With a tokenizer the
+(lengths uniform in [L · (1 − range_ratio), L · (1 + range_ratio)], as vLLM's ``--random-range-ratio``
+reads since 0.10; 0 gives every request exactly L), deterministic for a seed. With a tokenizer the
 prompts are token ids of exact length; without one (an endpoint and no --llm-model) they are words,
 and the server's usage counts the tokens."""
 
@@ -12,8 +13,8 @@ from pytest_ascend_llm.engines.base import SamplingParams
 from pytest_ascend_llm.serving.load import LoadRequest
 
 
-def _length(rng: random.Random, longest: int, range_ratio: float) -> int:
-    return rng.randint(max(1, int(longest * (1 - range_ratio))), max(1, longest))
+def _length(rng: random.Random, middle: int, range_ratio: float) -> int:
+    return rng.randint(max(1, int(middle * (1 - range_ratio))), max(1, int(middle * (1 + range_ratio))))
 
 
 def random_length_requests(
@@ -22,7 +23,7 @@ def random_length_requests(
     input_len: int,
     output_len: int,
     encode: Callable[[str], list[int]] | None = None,
-    range_ratio: float = 0.5,
+    range_ratio: float = 0.0,
     seed: int = 0,
 ) -> list[LoadRequest]:
     """``count`` requests; every output runs to its length (ignore_eos), so runs do the same work."""

@@ -14,6 +14,8 @@ output token at position N. For accuracy tests, ``--answer-accuracy F`` answers 
 ``What is <integer expression>?`` with ``The answer is N.``, right for a hash-chosen fraction F of
 distinct prompts and N + 1 for the rest. For soak tests, ``--leak-mib-per-request N`` holds (and
 touches) N MiB more for every request, and ``--cache-prompts 0 --no-sent-times`` keep nothing per request.
+For saturation tests, ``--max-running N`` serves at most N generation requests at once and queues the
+rest in arrival order; a queued request's schedule starts when it gets its slot, so its wait is in its TTFT.
 
 Only asyncio and the standard library, with a minimal HTTP/1.1: at 256 concurrent streams the server's
 own overhead must stay far below the timings it simulates.

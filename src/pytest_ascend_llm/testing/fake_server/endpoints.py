@@ -152,12 +152,14 @@ def usage(generation: Generation, cached: int, completion: int) -> dict[str, Any
 @dataclass(frozen=True)
 class Reply:
     """What one generation request is answered with: the request, the output planned for it, its cached
-    prompt tokens and its response id."""
+    prompt tokens, its response id, and when its schedule starts (its arrival, or when a queued request got
+    its slot under ``--max-running``)."""
 
     generation: Generation
     output: Output
     cached: int
     response_id: str
+    start: float
 
     def usage(self, completion: int | None = None) -> dict[str, Any]:
         return usage(self.generation, self.cached, len(self.output) if completion is None else completion)
@@ -206,6 +208,8 @@ class FakeOpenAIServer:
         self._ids = itertools.count()
         self.sent: dict[str, list[float]] = {}  # prompt text → when each chunk left, seconds after arrival
         self.leaked: list[bytes] = []  # --leak-mib-per-request: held for the server's life
+        # --max-running: the running batch; the rest wait in arrival order (asyncio's semaphore is FIFO)
+        self.slots = asyncio.Semaphore(options.max_running) if options.max_running else None
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
             "/health": (frozenset({"GET"}), self.health),
             "/version": (frozenset({"GET"}), self.version),
@@ -332,16 +336,21 @@ class FakeOpenAIServer:
         cached = self.cache.match_and_add(generation.kind, generation.prompt)
         serial = next(self._ids)
         output = plan_output(generation.prompt, generation.kind, generation.max_tokens, generation.ignore_eos, options)
-        reply = Reply(generation, output, cached, f"chatcmpl-{serial:08x}" if chat else f"cmpl-{serial:08x}")
-        if generation.stream:
-            return await self._stream(request, connection, reply)
-        return await self._respond_whole(request, connection, reply)
+        response_id = f"chatcmpl-{serial:08x}" if chat else f"cmpl-{serial:08x}"
+        queued = self.slots is not None and self.slots.locked()  # no free slot: it waits its turn
+        async with self.slots or contextlib.nullcontext():
+            start = asyncio.get_running_loop().time() if queued else request.arrival
+            reply = Reply(generation, output, cached, response_id, start)
+            if generation.stream:
+                return await self._stream(request, connection, reply)
+            return await self._respond_whole(request, connection, reply)
 
     def _base(self, response_id: str, obj: str) -> dict[str, Any]:
         return {"id": response_id, "object": obj, "created": int(time.time()), "model": self.options.model_name}
 
     async def _stream(self, request: Request, connection: Connection, reply: Reply) -> bool:
-        """Chunk i at arrival + ttft + i * itl; the last token chunk carries finish_reason (as vLLM's)."""
+        """Chunk i at start + ttft + i * itl (start: arrival, or the slot's grant); the last token chunk
+        carries finish_reason (as vLLM's). Send times are kept from arrival, so they include any queueing."""
         options, generation, output = self.options, reply.generation, reply.output
         base = self._base(reply.response_id, "chat.completion.chunk" if generation.chat else "text_completion")
         renderer = ChunkRenderer(base, generation.chat, output.finish_reason)
@@ -353,7 +362,7 @@ class FakeOpenAIServer:
             if index == options.fail_after_chunks:
                 await connection.cut()
                 return False
-            await sleep_until(chunk_deadline(request.arrival, options.ttft, options.itl, index))
+            await sleep_until(chunk_deadline(reply.start, options.ttft, options.itl, index))
             logprobs = generation.logprobs_of(output, start, stop)
             event = renderer.render(output.text(start, stop), index == 0, index == last, logprobs)
             if generation.continuous_usage:
@@ -373,7 +382,7 @@ class FakeOpenAIServer:
         """The whole answer when its last chunk would have been streamed."""
         options, generation, output = self.options, reply.generation, reply.output
         chunks = len(chunk_bounds(len(output), options.chunk_tokens))
-        await sleep_until(chunk_deadline(request.arrival, options.ttft, options.itl, chunks - 1))
+        await sleep_until(chunk_deadline(reply.start, options.ttft, options.itl, chunks - 1))
         text = output.text(0, len(output))
         choice = {"logprobs": generation.logprobs_of(output, 0, len(output)), "finish_reason": output.finish_reason}
         if generation.chat:

@@ -35,6 +35,7 @@ class Options:
     leak_mib_per_request: float = 0.0
     cache_prompts: int = 1000
     sent_times: bool = True
+    max_running: int | None = None
 
 
 def _non_negative_float(text: str) -> float:
@@ -126,6 +127,13 @@ def build_parser() -> argparse.ArgumentParser:
         dest="sent_times",
         action="store_false",
         help="keep no chunk send times for /x_sent_times (they grow with every request): a steady server for soaks",
+    )
+    parser.add_argument(
+        "--max-running",
+        type=_int_at_least(1),
+        default=None,
+        help="serve at most N generation requests at once and queue the rest in arrival order, as a scheduler's "
+        "running batch does: the wait counts in their time to first token",
     )
     return parser
 

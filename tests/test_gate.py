@@ -185,3 +185,15 @@ def test_a_contended_run_cannot_pass_a_case_either():
     verdict = judge("c", rule, contended, slower)
     assert verdict.verdict == INCONCLUSIVE and "contended (CPU 31% of wall)" in verdict.note
     assert judge("c", rule, {"samples": contended["samples"]}, slower).verdict == UNCHANGED
+
+
+def test_a_client_bound_run_is_inconclusive_never_a_server_regression():
+    """A 30 % slower run whose load generator was the bottleneck: the gate says so instead of blaming
+    the server, and names which run it was."""
+    now = _case(_rounds(40, 2, scale=1.3)) | {"client_bound": "the client's event loop ran 9.7 ms late at P99"}
+    verdict = judge("c", parse_rule("p95:10%"), _case(_rounds(40, 1)), now)
+    assert verdict.verdict == INCONCLUSIVE
+    assert "this run was client-bound (the client's event loop ran 9.7 ms late at P99)" in verdict.note
+    assert (
+        judge("c", parse_rule("p95:10%"), _case(_rounds(40, 1)), _case(_rounds(40, 2, scale=1.3))).verdict == REGRESSED
+    )

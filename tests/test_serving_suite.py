@@ -25,8 +25,18 @@ def test_serving_cases_run_against_an_endpoint_and_save_what_they_measured(pytes
     result = pytester.runpytest(
         *SERVING, *SMALL, "-m", "npu", "--llm-engine", "openai", "--llm-endpoint", server.url,
         f"--benchmark-storage=file://{storage}", "--benchmark-save=serve", "--llm-slo", "ttft=1000,tpot=100",
+        "--llm-client-workers", "2", "--llm-input-len", "64", "--llm-output-len", "5", "--llm-results", "r.jsonl",
     )  # fmt: skip
     result.assert_outcomes(passed=6, deselected=result.parseoutcomes()["deselected"])
+    # the progress line reaches the terminal through pytest's reporter, not captured stderr
+    result.stdout.fnmatch_lines(["*test_serving_concurrency[[]c4-random[]] (concurrency 4): 8/8 requests, *"])
+    records = [json.loads(line) for line in (pytester.path / "r.jsonl").read_text().splitlines()]
+    [sweep_record] = [r for r in records if r.get("case", "").endswith("test_serving_concurrency[c4-random]")]
+    detail = sweep_record["requests"]
+    assert [r["index"] for r in detail] == list(range(8)) and {r["status"] for r in detail} == {"completed"}
+    assert all(r["due_s"] <= r["sent_s"] < r["first_token_s"] < r["end_s"] for r in detail)
+    assert {r["output_len"] for r in detail} == {5} and all(r["input_len"] == 64 for r in detail)
+    assert sweep_record["metrics"]["client_workers"] == 2
     result.stdout.fnmatch_lines(["*device server http://127.0.0.1:*model served-14b*", "test_serving_concurrency*"])
     [saved] = storage.rglob("*.json")
     text = saved.read_text()

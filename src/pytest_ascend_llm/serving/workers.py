@@ -147,10 +147,15 @@ class WorkerPool:
         from multiprocessing.connection import wait
 
         used = self.workers[: len(shares)]
-        for worker, share in zip(used, shares):
-            worker.outbox.send(share)
         failed: dict[int, str] = {}
+        for worker, share in zip(used, shares):
+            try:
+                worker.outbox.send(share)
+            except OSError:  # a worker that died between runs
+                failed[worker.number] = worker.death()
         for worker in used:
+            if worker.number in failed:
+                continue
             try:
                 worker.inbox.recv()  # armed
             except EOFError:

@@ -32,9 +32,14 @@ USED_BY: dict[str, tuple[tuple[str, ...], str]] = {
         name: (SERVERS, "a server engine (the saturation search)")
         for name in ("saturation_max", "saturation_rate_start", "saturation_max_rate", "saturation_resolution")
     },
+    **{
+        name: (SERVERS, "a server engine (the trace replay)")
+        for name in ("trace", "trace_speed", "trace_requests", "trace_block")
+    },
     "compile_backend": (("transformers",), "--llm-engine transformers with --llm-graph-mode compiled"),
 }
 NEEDS_ENDPOINT = "--llm-engine openai needs --llm-endpoint URL (e.g. http://127.0.0.1:8000)"
+NEEDS_TRACE = ("trace_speed", "trace_requests", "trace_block")
 NEEDS_SOAK = ("soak_window", "soak_concurrency", "soak_rate", "soak_max_growth", "soak_max_drift")
 
 
@@ -48,7 +53,19 @@ def check_before_torch(settings: Settings) -> list[str]:
         path = getattr(settings, name)
         if path is not None and str(path) not in ("", "builtin"):
             inspect_model_dir(path, settings.source_of(name))
+    check_traces(settings)
     return unused_options(settings)
+
+
+def check_traces(settings: Settings) -> None:
+    """Each --llm-trace file read and checked now, so a missing file or a bad line costs no model load."""
+    from pytest_ascend_llm.serving.trace import read_trace
+
+    for path in settings.trace:
+        try:
+            read_trace(path, settings.trace_requests)
+        except LLMSetupError as error:
+            raise LLMSetupError(f"{settings.source_of('trace')} {error}") from None
 
 
 def unused_options(settings: Settings) -> list[str]:
@@ -65,6 +82,9 @@ def unused_options(settings: Settings) -> list[str]:
         warnings.append(
             f"{settings.source_of('compile_backend')} has no effect without --llm-graph-mode compiled or both"
         )
+    if not settings.trace:
+        unused = [name for name in NEEDS_TRACE if name in given]
+        warnings += [f"{settings.source_of(name)} has no effect without --llm-trace FILE" for name in unused]
     if settings.soak_seconds is None:
         unused = [name for name in NEEDS_SOAK if name in given]
         warnings += [f"{settings.source_of(name)} has no effect without --llm-soak-seconds S" for name in unused]

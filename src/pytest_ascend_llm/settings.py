@@ -136,6 +136,15 @@ def _slo(raw: object, origin: str) -> str | None:
     return text
 
 
+def _files(raw: object, origin: str) -> tuple[str, ...] | None:
+    """Repeated flags arrive as a list; a variable or ini key holds the paths comma-separated (the
+    preflight checks that each can be read)."""
+    if _unset(raw):
+        return None
+    texts = raw if isinstance(raw, list | tuple) else str(raw).split(",")
+    return tuple(str(text).strip() for text in texts if str(text).strip()) or None
+
+
 def _gate_rules(raw: object, origin: str) -> tuple[GateRule, ...] | None:
     """Repeated flags arrive as a list; a variable or ini key holds the rules comma-separated."""
     from pytest_ascend_llm.benchmarking.gate import parse_rule
@@ -471,6 +480,28 @@ class Settings:
         parse=_number(float, 0.01, 1.0),
         default=0.1,
     )
+    trace: tuple[str, ...] = option(
+        about="trace replay: a Mooncake JSONL trace (timestamp ms, input_length, output_length, hash_ids) replayed at "
+        "its recorded times with real shared prefixes, one serving case per file (-k trace); repeatable",
+        parse=_files,
+        default=(),
+        repeatable=True,
+        metavar="FILE",
+        shown_default="none: the trace case skips",
+    )
+    trace_speed: float = option(
+        about="trace replay: how many times faster than recorded the trace is sent (2: twice as fast)",
+        parse=_number(float, 1e-6),
+        default=1.0,
+    )
+    trace_requests: int | None = option(
+        about="trace replay: replay only the first N requests of each trace", parse=_number(int, 1),
+        shown_default="all",
+    )  # fmt: skip
+    trace_block: int = option(
+        about="trace replay: prompt tokens per hash id (Mooncake's traces use 512)", parse=_number(int, 1),
+        default=512,
+    )  # fmt: skip
     floors: str | None = option(
         about="a TOML file of fixed floors per case and device (min tok/s, max TTFT/TPOT percentiles, min accuracy)"
     )

@@ -68,7 +68,7 @@ def test_failed_requests_fail_the_case_but_keep_its_numbers(pytester):
         )  # fmt: skip
     result.assert_outcomes(failed=2, deselected=result.parseoutcomes()["deselected"])
     result.stdout.fnmatch_lines(["*4 failed of 4: 4× the connection to http://127.0.0.1:*broke mid-answer*"])
-    result.stdout.fnmatch_lines(["test_serving_concurrency *failed", "c2-random * 4", "rate20-random * 4"])
+    result.stdout.fnmatch_lines(["test_serving_concurrency *failed*", "c2-random * 4*", "rate20-random * 4*"])
 
 
 def test_an_unreachable_endpoint_is_one_line(pytester):

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from pytest_ascend_llm.metrics.stats import percentile
+from pytest_ascend_llm.metrics.stats import is_resolved, percentile
 from pytest_ascend_llm.serving.drive import WorkerFigures
 from pytest_ascend_llm.serving.records import RequestRecord
 
@@ -62,13 +62,13 @@ class ClientHealth:
                 f"client worker {busiest.worker} used {busiest.cpu_share:.0%} of a core (limit {CPU_LIMIT:.0%}): {fix}"
             )
         lag = [sample for worker in self.workers for sample in worker.lag_s]
-        if lag and percentile(lag, 99) > limit:
+        if is_resolved(99, len(lag)) and percentile(lag, 99) > limit:  # never a verdict on a handful
             return (
                 f"the client's event loop ran {percentile(lag, 99) * 1e3:.1f} ms late at P99 (n={len(lag)}; limit "
                 f"{limit * 1e3:.1f} ms): {fix}"
             )
         waits = [record.client_wait for record in records]
-        if waits and percentile(waits, 95) > limit:
+        if is_resolved(95, len(waits)) and percentile(waits, 95) > limit:
             return (
                 f"requests left the client {percentile(waits, 95) * 1e3:.1f} ms after they were due at P95 "
                 f"(n={len(waits)}; limit {limit * 1e3:.1f} ms): {fix}"

@@ -50,10 +50,10 @@ VLLM_READY_TIMEOUT_S = 180.0
 VLLM_RUN_TIMEOUT_S = 300.0
 
 
-def aiohttp_version() -> str:
-    import aiohttp
+def client_versions() -> str:
+    import httptools
 
-    return aiohttp.__version__
+    return f"httptools {httptools.__version__}"
 
 
 def request_count(streams: int) -> int:
@@ -208,7 +208,7 @@ def run_ours(streams: int, workers: int | None, cores: Cores, client_cores: set[
                 os.sched_setaffinity(0, before)
         truth = Truth.read(server.url)
     completed = run.completed
-    start = ended - run.duration  # the run's start on perf_counter (run_load keeps only the duration)
+    start = run.start  # the run's start on perf_counter, the server's clock too
     paired, splits = [], []
     for record in completed:
         sent = truth.by_prompt.get(" ".join(prompts[record.index].split()))
@@ -522,7 +522,7 @@ def test_client_accuracy_against_vllm_bench_serve(capsys, tmp_path):
         "a fresh server per run",
         f"cores: client {shown(cores.clients)}, server {shown(cores.server)}; vLLM and ours with workers=1 on "
         f"{shown(cores.single)}; {usable_cores()} usable core(s) in all, load average {load[0]:.2f}",
-        f"ours: Python {sys.version.split()[0]}, aiohttp {aiohttp_version()}; vLLM: "
+        f"ours: Python {sys.version.split()[0]}, {client_versions()}; vLLM: "
         + (f"{bench.version}, one process, {bench.runtime}" if bench else "not run: " + why_not),
         f"wall time {elapsed:.0f} s",
         "",

@@ -1,8 +1,8 @@
 """What is said to any OpenAI-compatible server (vLLM, vllm-ascend, SGLang, MindIE) and how its answer is
 read: the endpoint, the request bodies, the SSE stream turned into a RequestRecord, failures as one line.
 
-The load generator's requests go out over aiohttp (``wire.py``: one write per request, a C parser);
-the small synchronous calls here (model list, server info, cache flush) use httpx. Both reach the
+The load generator's requests go out on its own connections (``wire.py``: one write per request,
+httptools' C parser); the small synchronous calls here (model list, server info, cache flush) use httpx. Both reach the
 servers' own non-OpenAI endpoints (``/flush_cache``, ``/reset_prefix_cache``, ``/get_server_info``).
 
 Failures become one line naming the fix: a refused connection, a non-2xx answer (with the server's
@@ -41,6 +41,18 @@ from pytest_ascend_llm.settings import check_url
 
 class EndpointError(LLMSetupError):
     """The server could not be reached or answered wrongly; the message is one line."""
+
+
+class ConnectFailure(ConnectionError):
+    """The load generator could not open a connection to the server (refused, unresolvable, timed out)."""
+
+
+class StreamBroken(ConnectionError):
+    """A connection closed or broke before its answer ended; ``received`` says whether any byte came."""
+
+    def __init__(self, cause: str, received: bool) -> None:
+        super().__init__(cause)
+        self.received = received
 
 
 @dataclass(frozen=True)
@@ -86,25 +98,24 @@ def answer_message(status: int, body: bytes) -> str:
 
 
 def _failure_kind(error: BaseException) -> str:
-    """connect / timeout / broken / other, for httpx's errors (the small synchronous calls) and aiohttp's
-    (the load generator); each library is imported only if it is already loaded."""
+    """connect / timeout / broken / other, for the load generator's errors and httpx's (the small
+    synchronous calls; httpx is looked at only if it is already loaded)."""
     import asyncio
     import sys
 
+    if isinstance(error, ConnectFailure):
+        return "connect"
+    if isinstance(error, StreamBroken):
+        return "broken"
     if isinstance(error, (asyncio.TimeoutError, TimeoutError)):
         return "timeout"
-    httpx, aiohttp = sys.modules.get("httpx"), sys.modules.get("aiohttp")
+    httpx = sys.modules.get("httpx")
     if httpx is not None:
         if isinstance(error, httpx.ConnectError):
             return "connect"
         if isinstance(error, httpx.TimeoutException):
             return "timeout"
         if isinstance(error, (httpx.RemoteProtocolError, httpx.ReadError)):
-            return "broken"
-    if aiohttp is not None:
-        if isinstance(error, aiohttp.ClientConnectorError):
-            return "connect"
-        if isinstance(error, (aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)):
             return "broken"
     if isinstance(error, ConnectionRefusedError):
         return "connect"
@@ -129,7 +140,8 @@ def describe_failure(endpoint: Endpoint, path: str, error: BaseException) -> tup
             "(raise --llm-request-timeout for slow models)"
         )
     if kind == "broken":
-        return FAILED, f"the connection to {where} broke mid-answer ({type(error).__name__}): did the server crash?"
+        cause = reason_line(str(error), 120) if isinstance(error, StreamBroken) else type(error).__name__
+        return FAILED, f"the connection to {where} broke mid-answer ({cause}): did the server crash?"
     return FAILED, f"{where}: {type(error).__name__}: {reason_line(str(error), 200)}"
 
 

@@ -81,6 +81,7 @@ class LoadRun:
     duration: float
     failures: Counter = field(default_factory=Counter)
     client: object = None  # ClientHealth: the client's own CPU, loop lag and waits (None: not measured)
+    start: float = 0.0  # the run's start on time.perf_counter (CLOCK_MONOTONIC): records count from it
 
     @property
     def completed(self) -> list[RequestRecord]:
@@ -147,7 +148,7 @@ def run_load(
     records.sort(key=lambda record: record.index)
     if report is not None:
         report(len(records))
-    return LoadRun(shape, records, duration, client=ClientHealth(figures, len(shares)))
+    return LoadRun(shape, records, duration, client=ClientHealth(figures, len(shares)), start=start)
 
 
 def _in_process(share: Share, report) -> tuple[float, list[RequestRecord], list[WorkerFigures]]:

@@ -1,28 +1,31 @@
-"""One streamed request on the wire, over aiohttp: the request in one write, its timeline stamped.
+"""One streamed request on the wire: the request in one write, its timeline stamped.
 
-aiohttp, not httpx, for the load generator: it coalesces a request's headers and body into one write
-(httpx, through h11, writes them as two, and under load the body left 44 ms after the headers at 64
-streams, while a server whose accept queue had overflowed reset the connection when the split body
-arrived), its response parser is llhttp in C, and its connection pool is a dict per host, not a scan.
-vLLM's ``bench serve`` uses it for the same reasons.
+The load generator keeps its own keep-alive HTTP/1.1 connections (``connection.py``): each request is
+its headers and body made into one bytes object before the run, written in one ``transport.write``
+(one TCP segment; a split request is what a busy server's accept queue resets, and what lets a late
+body land inside TTFT), its response parsed by httptools in C.
 
 The timeline of a request, all on ``time.perf_counter`` (CLOCK_MONOTONIC on Linux, one base for every
 process of a run): ``due`` (its scheduled time under a rate, its turn under a concurrency), connection
-setup (aiohttp's connection-create trace, zero on a reused connection), ``sent`` (just before the
-request's single write) and one stamp per read of the response. TTFT and every chunk time count from
-``due``, as vLLM and SGLang do, so a server too slow to accept is charged; the client's own wait
-(due → sent, connection setup excluded) is kept beside it, so a late client is visible, not hidden.
+setup (zero on a reused connection), ``sent`` (just before the write) and one stamp per read of the
+response. TTFT and every chunk time count from ``due``, as vLLM and SGLang do, so a server too slow to
+accept is charged; the client's own wait (due → sent, connection setup excluded) is kept beside it, so
+a late client is visible, not hidden.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
+import ssl
 import time
-from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 from pytest_ascend_llm.serving.client import (
+    ConnectFailure,
     Endpoint,
     EndpointError,
+    StreamBroken,
     StreamReader,
     answer_message,
     describe_failure,
@@ -31,97 +34,153 @@ from pytest_ascend_llm.serving.client import (
 from pytest_ascend_llm.serving.records import COMPLETED, FAILED, RequestRecord, reason_line
 
 CONNECT_TIMEOUT_S = 10.0
+USER_AGENT = "pytest-ascend-llm"
 
 
-_UNTIMED = SimpleNamespace(sent=None, connect=0.0, connect_start=0.0)  # stamps of untimed calls
-
-
-def _stamps(context: SimpleNamespace) -> SimpleNamespace:
-    """The per-request stamps a trace writes into (aiohttp passes ``trace_request_ctx`` through)."""
-    return context.trace_request_ctx or _UNTIMED
-
-
-async def _connect_start(session, context, params) -> None:
-    _stamps(context).connect_start = time.perf_counter()
-
-
-async def _connect_end(session, context, params) -> None:
-    stamps = _stamps(context)
-    stamps.connect = time.perf_counter() - stamps.connect_start
-
-
-async def _chunk_sent(session, context, params) -> None:
-    stamps = _stamps(context)
-    if stamps.sent is None and stamps is not _UNTIMED:  # the first (and only) write: headers and body
-        stamps.sent = time.perf_counter()
-
-
-def import_aiohttp():
-    """aiohttp, or one line saying how to get it (it is a dependency; a hand-made venv may lack it)."""
+def import_wire():
+    """The connection module (and httptools under it), or one line saying how to get it."""
     try:
-        import aiohttp
+        from pytest_ascend_llm.serving import connection
     except ImportError:
         from pytest_ascend_llm.errors import LLMSetupError
 
-        raise LLMSetupError("the load generator needs aiohttp: pip install aiohttp") from None
-    return aiohttp
+        raise LLMSetupError("the load generator needs httptools: pip install httptools") from None
+    return connection
 
 
 class ClientPool:
-    """One aiohttp session for a process's streams: an unbounded pool (the load shape, not the pool,
-    limits concurrency), keep-alive, no proxies from the environment (a benchmark never goes through one
-    by accident), and the traces that stamp connection setup and the write."""
+    """A process's connections to one server: idle ones reused last-in first-out, new ones opened when
+    none is idle (the load shape, not the pool, limits concurrency). No proxies: a benchmark never goes
+    through one by accident."""
 
     def __init__(self, endpoint: Endpoint) -> None:
         self.endpoint = endpoint
-        self.session = None
+        parts = urlsplit(endpoint.url)
+        self.host = parts.hostname or "127.0.0.1"
+        self.tls = parts.scheme == "https"
+        self.port = parts.port or (443 if self.tls else 80)
+        self.authority = self.host if ":" not in self.host else f"[{self.host}]"
+        self.authority += f":{parts.port}" if parts.port else ""
+        self.prefix = parts.path.rstrip("/")
+        self.idle: list = []
+        self.every: set = set()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.ssl_context: ssl.SSLContext | None = None
 
     async def __aenter__(self) -> ClientPool:
-        aiohttp = import_aiohttp()
-
-        trace = aiohttp.TraceConfig()  # its context carries the request's ``trace_request_ctx``
-        trace.on_connection_create_start.append(_connect_start)
-        trace.on_connection_create_end.append(_connect_end)
-        trace.on_request_chunk_sent.append(_chunk_sent)
-        timeout = aiohttp.ClientTimeout(
-            total=self.endpoint.timeout, sock_connect=min(CONNECT_TIMEOUT_S, self.endpoint.timeout)
-        )
-        self.session = aiohttp.ClientSession(
-            base_url=self.endpoint.url.rstrip("/") + "/",
-            connector=aiohttp.TCPConnector(limit=0, ttl_dns_cache=None),
-            timeout=timeout,
-            trust_env=False,
-            trace_configs=[trace],
-            auto_decompress=False,
-            read_bufsize=2**16,
-        )
+        self.wire = import_wire()
+        self.loop = asyncio.get_running_loop()
+        if self.tls:
+            self.ssl_context = ssl.create_default_context()
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
-        if self.session is not None:
-            await self.session.close()
+        for connection in self.every:
+            connection.close()
+        self.every.clear()
+        self.idle.clear()
+
+    def request(self, path: str, body: bytes) -> bytes:
+        """A POST of ``body`` (JSON) to ``path`` under the endpoint, headers and body in one bytes object."""
+        headers = {
+            "Host": self.authority,
+            "User-Agent": USER_AGENT,
+            "Accept": "text/event-stream, application/json",
+            "Content-Type": "application/json",
+            "Content-Length": str(len(body)),
+            **self.endpoint.headers,
+        }
+        head = f"POST {self.prefix}/{path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items())
+        return (head + "\r\n").encode("latin-1") + body
+
+    def reuse(self):
+        """An idle open connection, or None; never waits."""
+        while self.idle:
+            connection = self.idle.pop()
+            if not connection.closed:
+                return connection
+            self.every.discard(connection)
+        return None
+
+    async def connect(self, within: float | None = None):
+        """A new connection, or ConnectFailure naming why; TimeoutError when ``within`` seconds (what
+        is left of the request's own deadline) ran out before the connect limit did."""
+        limit = min(CONNECT_TIMEOUT_S, self.endpoint.timeout)
+        budget = limit if within is None else max(0.0, min(limit, within))
+        opening = self.loop.create_connection(
+            lambda: self.wire.StreamConnection(self.loop),
+            self.host,
+            self.port,
+            ssl=self.ssl_context,
+            server_hostname=self.host if self.tls else None,
+        )
+        try:
+            _, connection = await asyncio.wait_for(opening, budget)
+        except asyncio.TimeoutError:
+            if budget < limit:
+                raise TimeoutError from None
+            raise ConnectFailure(f"no connection within {limit:g} s") from None
+        except OSError as error:
+            raise ConnectFailure(error.strerror or str(error) or type(error).__name__) from None
+        self.every.add(connection)
+        return connection
+
+    def release(self, connection) -> None:
+        """Back to the idle list if its last response allowed keep-alive, else closed."""
+        if connection.reusable and not connection.closed:
+            self.idle.append(connection)
+        else:
+            connection.close()
+            self.every.discard(connection)
 
 
-def encoded(prompt, params, model: str | None) -> tuple[str, bytes]:
-    """(path, JSON body bytes) of a request, made before the run so no stream waits on the encoding."""
-    path, body = request_body(prompt, params, model)
-    return path.lstrip("/"), json.dumps(body).encode()
+def encoded(pool: ClientPool, prompt, params) -> tuple[str, bytes]:
+    """(path, the whole request's bytes), made before the run so no stream waits on the encoding."""
+    path, body = request_body(prompt, params, pool.endpoint.model)
+    path = path.lstrip("/")
+    return path, pool.request(path, json.dumps(body).encode())
 
 
 async def open_connections(pool: ClientPool, count: int) -> None:
-    """Open ``count`` keep-alive connections before a run (``GET /v1/models`` on each at once), so a
-    closed loop's first requests are timed on warm connections like every later one; a server that
-    cannot answer is left to the run, whose requests then say why."""
-    import asyncio
+    """Open ``count`` connections before a run, so a closed loop's first requests are timed on warm
+    connections like every later one; a server that cannot be reached is left to the run, whose
+    requests then say why."""
+    opened = await asyncio.gather(*(pool.connect() for _ in range(count)), return_exceptions=True)
+    pool.idle += [connection for connection in opened if not isinstance(connection, BaseException)]
 
-    async def touch() -> None:
+
+async def _exchange(pool: ClientPool, request: bytes, reader: StreamReader, stamps: dict[str, float], deadline: float):
+    """Send on a reused connection (retried once on a fresh one if it turns out closed before any byte
+    of an answer: the server dropped an idle keep-alive connection) or a new one; the finished Exchange
+    and its connection. ``deadline`` is on ``loop.time()``; past it the request fails as timed out (one
+    timer per request: ``asyncio.timeout`` costs 10 µs a request, a third of a burst's budget)."""
+    loop = pool.loop
+    for attempt in (0, 1):
+        connection = pool.reuse() if attempt == 0 else None
+        if connection is None:
+            began = time.perf_counter()
+            connection = await pool.connect(deadline - loop.time())
+            stamps["connect"] = time.perf_counter() - began
+        exchange = pool.wire.Exchange(loop, reader.read)
+        timer = loop.call_at(deadline, exchange.expire)
+        stamps["sent"] = time.perf_counter()
+        connection.send(exchange, request)
         try:
-            async with pool.session.get("v1/models", headers=pool.endpoint.headers) as response:
-                await response.read()
-        except Exception:
-            pass
-
-    await asyncio.gather(*(touch() for _ in range(count)))
+            await exchange.finished
+        except StreamBroken as broken:
+            connection.close()
+            pool.release(connection)
+            if broken.received or connection.served == 0 or attempt == 1:
+                raise
+            continue
+        except BaseException:
+            connection.close()
+            pool.release(connection)
+            raise
+        finally:
+            timer.cancel()
+        return exchange, connection
+    raise AssertionError("unreachable")
 
 
 async def stream_request(
@@ -140,24 +199,18 @@ async def stream_request(
     the response is stamped before any parsing; the events that arrived in one read share it and are
     counted as one chunk of their tokens (``events`` says how many), never as zero-length gaps."""
     endpoint = pool.endpoint
-    path, data = body or encoded(prompt, params, endpoint.model)
+    path, request = body or encoded(pool, prompt, params)
     due = time.perf_counter() if due is None else due
     record = RequestRecord(index, due=due - run_start)
-    stamps = SimpleNamespace(sent=None, connect=0.0, connect_start=0.0)
+    stamps = {"connect": 0.0, "sent": due}
     reader = StreamReader(record, due, params.logprobs)
-    headers = {"Content-Type": "application/json", **endpoint.headers}
     try:
-        async with pool.session.post(path, data=data, headers=headers, trace_request_ctx=stamps) as response:
-            if response.status >= 400:
-                message = answer_message(response.status, await response.read())
-                raise EndpointError(f"{endpoint.shown}/{path} answered HTTP {response.status}: {message}")
-            pending = b""
-            async for data in response.content.iter_any():
-                now = time.perf_counter()
-                *lines, pending = (pending + data).split(b"\n")
-                reader.read(lines, now)
-            if pending:
-                reader.read([pending], time.perf_counter())
+        deadline = pool.loop.time() + endpoint.timeout
+        exchange, connection = await _exchange(pool, request, reader, stamps, deadline)
+        pool.release(connection)
+        if exchange.status >= 400:
+            message = answer_message(exchange.status, bytes(exchange.error_body))
+            raise EndpointError(f"{endpoint.shown}/{path} answered HTTP {exchange.status}: {message}")
         reader.finish()
     except Exception as error:  # every failure becomes the record's status and reason
         status, reason = describe_failure(endpoint, "/" + path, error)
@@ -165,6 +218,6 @@ async def stream_request(
         if record.status == COMPLETED:
             record.status = FAILED
         record.text = "".join(reader.parts)
-    record.connect = stamps.connect
-    record.sent = (stamps.sent if stamps.sent is not None else due) - run_start
+    record.connect = stamps["connect"]
+    record.sent = stamps["sent"] - run_start
     return record

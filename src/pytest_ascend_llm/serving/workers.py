@@ -32,9 +32,9 @@ def _serve(inbox, outbox) -> None:
     import asyncio
 
     from pytest_ascend_llm.serving.drive import drive_share
-    from pytest_ascend_llm.serving.wire import import_aiohttp
+    from pytest_ascend_llm.serving.wire import import_wire
 
-    import_aiohttp()  # before "ready": no run waits for the import
+    import_wire()  # before "ready": no run waits for the import
     outbox.send(("ready", time.get_clock_info("perf_counter").implementation))
     while True:
         share = inbox.recv()

@@ -11,7 +11,12 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from pytest_ascend_llm.testing.fake_server.http11 import BadRequest, Connection, Request, error_payload
+from pytest_ascend_llm.testing.fake_server.http11 import (
+    BadRequest,
+    Connection,
+    Request,
+    error_payload,
+)
 from pytest_ascend_llm.testing.fake_server.options import HOST, LISTENING_PREFIX, Options, parse_options
 from pytest_ascend_llm.testing.fake_server.outputs import (
     MAX_LOGPROBS,
@@ -20,6 +25,7 @@ from pytest_ascend_llm.testing.fake_server.outputs import (
     completion_logprobs,
     plan_output,
 )
+from pytest_ascend_llm.testing.fake_server.socket_io import SocketWriter, StampedReader, serve_sockets
 from pytest_ascend_llm.testing.fake_server.tokens import (
     PrefixCache,
     Tokens,
@@ -223,8 +229,8 @@ class FakeOpenAIServer:
             "/v1/chat/completions": (frozenset({"POST"}), self.chat_completions),
         }
 
-    async def handle_connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """asyncio.start_server's callback: requests in turn while the client keeps the connection."""
+    async def handle_connection(self, reader: StampedReader, writer: SocketWriter) -> None:
+        """One connection's task: requests in turn while the client keeps the connection."""
         connection = Connection(reader, writer)
         try:
             while (request := await connection.read_request()) is not None:
@@ -400,11 +406,13 @@ async def serve(options: Options) -> None:
     if options.startup_delay:
         await asyncio.sleep(options.startup_delay)
     app = FakeOpenAIServer(options)
-    server = await asyncio.start_server(app.handle_connection, HOST, options.port, backlog=BACKLOG)
-    port = server.sockets[0].getsockname()[1]
-    print(f"{LISTENING_PREFIX}http://{HOST}:{port}", flush=True)
-    async with server:
-        await server.serve_forever()
+    await serve_sockets(
+        HOST,
+        options.port,
+        BACKLOG,
+        app.handle_connection,
+        lambda port: print(f"{LISTENING_PREFIX}http://{HOST}:{port}", flush=True),
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -10,6 +10,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from pytest_ascend_llm.testing.fake_server.socket_io import SocketWriter, StampedReader
+
 MAX_HEADER_LINES = 100
 
 
@@ -24,7 +26,7 @@ class Request:
     version: str
     headers: dict[str, str]  # lower-case names
     body: bytes
-    arrival: float  # loop.time() when the request line arrived
+    arrival: float  # loop.time() when the request's first bytes were read off the socket
 
     @property
     def keep_alive(self) -> bool:
@@ -60,7 +62,7 @@ def error_payload(status: int, message: str) -> dict[str, Any]:
 class Connection:
     """One client connection: reads requests, writes whole responses or chunked streams."""
 
-    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, reader: StampedReader, writer: SocketWriter) -> None:
         self.reader = reader
         self.writer = writer
 
@@ -71,7 +73,7 @@ class Connection:
             line = await self._readline()
         if not line:
             return None
-        arrival = asyncio.get_running_loop().time()
+        arrival = self.reader.filled_at or asyncio.get_running_loop().time()
         parts = line.decode("latin-1").split()
         if len(parts) != 3 or not parts[2].startswith("HTTP/1."):
             raise BadRequest("malformed request line")
@@ -164,9 +166,8 @@ class Connection:
 
     async def cut(self) -> None:
         """Close the connection mid-response, like a crashed server, after what was written is sent."""
-        self.writer.transport.set_write_buffer_limits(0)
-        await self.writer.drain()  # with no high-water mark, returns once the buffer reached the kernel
-        self.writer.transport.abort()
+        await self.writer.drain()  # returns once everything written reached the kernel
+        self.writer.abort()
 
     async def wait_until_peer_closes(self) -> None:
         while await self.reader.read(65536):
